@@ -15,7 +15,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-#define NCAP_ERRBUF_SIZE 256
+#define NCAP_ERRBUF_SIZE 512
 
 #ifndef NCAP_VERSION
 #define NCAP_VERSION "0.1.0"

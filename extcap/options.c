@@ -1,0 +1,312 @@
+/*
+ * options.c - parsing argv and the NETCAP_* environment (see options.h).
+ *
+ * A small table-driven parser instead of getopt_long: it accepts "--name value" and
+ * "--name=value", never permutes or prints, and turns every problem into one sentence that
+ * names the bad token, so a capture can report it through Wireshark.
+ *
+ * Where a value comes from. Every option --foo-bar of the user's can also be set as
+ * NETCAP_FOO_BAR. The command line wins, with one exception: tshark (and Wireshark with an
+ * empty options dialog) passes every string/unsigned arg that --extcap-config gives a default,
+ * e.g. "--namespace default --max-packets 0", whether or not the user chose it. A command-line
+ * value equal to the advertised default therefore carries no intent, and a non-empty
+ * environment value replaces it. An empty value counts as not given. Options without an
+ * advertised default (pod, agent URL, files, filter, log level) simply prefer the command line.
+ */
+#include "options.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ncap.h"
+
+/* Wireshark's "unsigned" arg is 32 bits wide. */
+#define OPTIONS_UNSIGNED_MAX 4294967295ul
+
+enum opt_id {
+    OPT_CAPTURE,
+    OPT_INTERFACES,
+    OPT_DLTS,
+    OPT_CONFIG,
+    OPT_HELP,
+    OPT_VERSION,
+    OPT_EXTCAP_INTERFACE,
+    OPT_EXTCAP_VERSION,
+    OPT_RELOAD_OPTION,
+    OPT_FIFO,
+    OPT_CONTROL_IN,
+    OPT_CONTROL_OUT,
+    OPT_CAPTURE_FILTER,
+    OPT_AGENT_URL,
+    OPT_CA_FILE,
+    OPT_TOKEN_FILE,
+    OPT_NAMESPACE,
+    OPT_POD,
+    OPT_INTERFACE,
+    OPT_MAX_PACKETS,
+    OPT_MAX_SECONDS,
+    OPT_LOG_LEVEL,
+    OPT_LOG_FILE,
+    OPT_COUNT
+};
+
+struct opt_def {
+    const char *name; /* without the leading "--" */
+    int takes_value;
+    const char *env;                /* NETCAP_* twin, or NULL for Wireshark's own options */
+    const char *advertised_default; /* as printed by --extcap-config, or NULL */
+};
+
+static const struct opt_def defs[OPT_COUNT] = {
+    [OPT_CAPTURE] = {"capture", 0, NULL, NULL},
+    [OPT_INTERFACES] = {"extcap-interfaces", 0, NULL, NULL},
+    [OPT_DLTS] = {"extcap-dlts", 0, NULL, NULL},
+    [OPT_CONFIG] = {"extcap-config", 0, NULL, NULL},
+    [OPT_HELP] = {"help", 0, NULL, NULL},
+    [OPT_VERSION] = {"version", 0, NULL, NULL},
+    [OPT_EXTCAP_INTERFACE] = {"extcap-interface", 1, NULL, NULL},
+    [OPT_EXTCAP_VERSION] = {"extcap-version", 1, NULL, NULL},
+    [OPT_RELOAD_OPTION] = {"extcap-reload-option", 1, NULL, NULL},
+    [OPT_FIFO] = {"fifo", 1, NULL, NULL},
+    [OPT_CONTROL_IN] = {"extcap-control-in", 1, NULL, NULL},
+    [OPT_CONTROL_OUT] = {"extcap-control-out", 1, NULL, NULL},
+    [OPT_CAPTURE_FILTER] = {"extcap-capture-filter", 1, "NETCAP_EXTCAP_CAPTURE_FILTER", NULL},
+    [OPT_AGENT_URL] = {"agent-url", 1, "NETCAP_AGENT_URL", NULL},
+    [OPT_CA_FILE] = {"ca-file", 1, "NETCAP_CA_FILE", NULL},
+    [OPT_TOKEN_FILE] = {"token-file", 1, "NETCAP_TOKEN_FILE", NULL},
+    [OPT_NAMESPACE] = {"namespace", 1, "NETCAP_NAMESPACE", OPTIONS_DEFAULT_NAMESPACE},
+    [OPT_POD] = {"pod", 1, "NETCAP_POD", NULL},
+    [OPT_INTERFACE] = {"interface", 1, "NETCAP_INTERFACE", OPTIONS_DEFAULT_POD_INTERFACE},
+    [OPT_MAX_PACKETS] = {"max-packets", 1, "NETCAP_MAX_PACKETS", OPTIONS_DEFAULT_MAX_PACKETS},
+    [OPT_MAX_SECONDS] = {"max-seconds", 1, "NETCAP_MAX_SECONDS", OPTIONS_DEFAULT_MAX_SECONDS},
+    [OPT_LOG_LEVEL] = {"log-level", 1, "NETCAP_LOG_LEVEL", NULL},
+    [OPT_LOG_FILE] = {"log-file", 1, "NETCAP_LOG_FILE", NULL},
+};
+
+/* A resolved value and the name to blame if it is malformed. */
+struct source {
+    const char *value;
+    const char *origin; /* "--max-packets" or "NETCAP_MAX_PACKETS" */
+    char flag[48];
+};
+
+static int first_error(int *failed)
+{
+    /* Only the first problem is reported: later ones are often its consequences. */
+    if (*failed)
+        return 0;
+    *failed = 1;
+    return 1;
+}
+
+static const struct opt_def *lookup(const char *name, size_t len, enum opt_id *id)
+{
+    for (int i = 0; i < OPT_COUNT; i++) {
+        if (strlen(defs[i].name) == len && strncmp(defs[i].name, name, len) == 0) {
+            *id = (enum opt_id)i;
+            return &defs[i];
+        }
+    }
+    return NULL;
+}
+
+/* Scans argv into given[] / values[]; returns -1 with err on the first problem but scans on. */
+static int scan_argv(int argc, char **argv, int given[OPT_COUNT], const char *values[OPT_COUNT],
+                     char *err)
+{
+    int failed = 0;
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *name, *eq, *value = NULL;
+        const struct opt_def *def;
+        enum opt_id id;
+        size_t len;
+
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+            if (first_error(&failed))
+                ncap_fail(err, "unexpected argument \"%s\" (see netcap-extcap --help)", arg);
+            continue;
+        }
+        name = arg + 2;
+        eq = strchr(name, '=');
+        len = eq ? (size_t)(eq - name) : strlen(name);
+        def = lookup(name, len, &id);
+        if (!def) {
+            if (first_error(&failed))
+                ncap_fail(err, "unknown option --%.*s (see netcap-extcap --help)", (int)len, name);
+            continue;
+        }
+        if (!def->takes_value) {
+            if (eq && first_error(&failed))
+                ncap_fail(err, "option --%s takes no value", def->name);
+            given[id] = 1;
+            continue;
+        }
+        if (eq) {
+            value = eq + 1;
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            if (first_error(&failed))
+                ncap_fail(err, "option --%s needs a value", def->name);
+            continue;
+        }
+        given[id] = 1;
+        values[id] = value;
+    }
+    return failed ? -1 : 0;
+}
+
+static void resolve(enum opt_id id, const char *cmdline, struct source *src)
+{
+    const struct opt_def *d = &defs[id];
+    const char *env = d->env ? getenv(d->env) : NULL;
+
+    if (env && *env == '\0')
+        env = NULL;
+    if (cmdline && *cmdline == '\0')
+        cmdline = NULL;
+
+    snprintf(src->flag, sizeof(src->flag), "--%s", d->name);
+    if (cmdline && !(env && d->advertised_default && strcmp(cmdline, d->advertised_default) == 0)) {
+        src->value = cmdline;
+        src->origin = src->flag;
+    } else if (env) {
+        src->value = env;
+        src->origin = d->env;
+    } else {
+        src->value = d->advertised_default;
+        src->origin = src->flag;
+    }
+}
+
+static int parse_unsigned(const struct source *src, unsigned long *out, char *err)
+{
+    unsigned long long v = 0;
+    const char *p = src->value;
+
+    if (!p || *p == '\0')
+        return ncap_fail(err, "%s is empty: give a whole number from 0 to %lu", src->origin,
+                         OPTIONS_UNSIGNED_MAX);
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9' || v > OPTIONS_UNSIGNED_MAX)
+            break;
+        v = v * 10 + (unsigned)(*p - '0');
+    }
+    if (*p != '\0' || v > OPTIONS_UNSIGNED_MAX)
+        return ncap_fail(err, "%s must be a whole number from 0 to %lu, not \"%s\"", src->origin,
+                         OPTIONS_UNSIGNED_MAX, src->value);
+    *out = (unsigned long)v;
+    return 0;
+}
+
+static enum options_verb pick_verb(const int given[OPT_COUNT])
+{
+    if (given[OPT_CAPTURE])
+        return VERB_CAPTURE;
+    if (given[OPT_INTERFACES])
+        return VERB_INTERFACES;
+    if (given[OPT_DLTS])
+        return VERB_DLTS;
+    if (given[OPT_CONFIG])
+        return VERB_CONFIG;
+    if (given[OPT_CAPTURE_FILTER])
+        return VERB_FILTER;
+    if (given[OPT_HELP])
+        return VERB_HELP;
+    if (given[OPT_VERSION])
+        return VERB_VERSION;
+    return VERB_USAGE;
+}
+
+int options_parse(struct options *o, int argc, char **argv, char *err)
+{
+    int given[OPT_COUNT] = {0};
+    const char *values[OPT_COUNT] = {0};
+    struct source src[OPT_COUNT];
+    int failed;
+
+    memset(o, 0, sizeof(*o));
+    failed = scan_argv(argc, argv, given, values, err) < 0;
+
+    o->verb = pick_verb(given);
+    for (int i = 0; i < OPT_COUNT; i++)
+        resolve((enum opt_id)i, values[i], &src[i]);
+
+    o->extcap_interface = src[OPT_EXTCAP_INTERFACE].value;
+    o->extcap_version = src[OPT_EXTCAP_VERSION].value;
+    o->reload_option = src[OPT_RELOAD_OPTION].value;
+    o->fifo = src[OPT_FIFO].value;
+    o->control_in = src[OPT_CONTROL_IN].value;
+    o->control_out = src[OPT_CONTROL_OUT].value;
+    o->capture_filter = src[OPT_CAPTURE_FILTER].value;
+    o->agent_url = src[OPT_AGENT_URL].value;
+    o->ca_file = src[OPT_CA_FILE].value;
+    o->token_file = src[OPT_TOKEN_FILE].value;
+    o->pod_namespace = src[OPT_NAMESPACE].value;
+    o->pod_name = src[OPT_POD].value;
+    o->pod_interface = src[OPT_INTERFACE].value;
+    o->log_file = src[OPT_LOG_FILE].value;
+    o->log_level = DEBUGLOG_MESSAGE;
+
+    if (failed)
+        return -1;
+    /* Query verbs print fixed text: a bad NETCAP_* variable must not hide the interface. */
+    if (o->verb != VERB_CAPTURE)
+        return 0;
+    if (parse_unsigned(&src[OPT_MAX_PACKETS], &o->max_packets, err) < 0 ||
+        parse_unsigned(&src[OPT_MAX_SECONDS], &o->max_seconds, err) < 0)
+        return -1;
+    if (src[OPT_LOG_LEVEL].value &&
+        debuglog_level_parse(src[OPT_LOG_LEVEL].value, &o->log_level) < 0)
+        return ncap_fail(err, "%s must be message, info, debug or noisy, not \"%s\"",
+                         src[OPT_LOG_LEVEL].origin, src[OPT_LOG_LEVEL].value);
+    return 0;
+}
+
+int options_check_capture(const struct options *o, char *err)
+{
+    if (!o->pod_name)
+        return ncap_fail(err, "no pod given: set --pod (or NETCAP_POD)");
+    if (!o->agent_url)
+        return ncap_fail(err, "no agent URL given: set --agent-url (or NETCAP_AGENT_URL)");
+    if (!o->ca_file)
+        return ncap_fail(err, "no CA file given: set --ca-file (or NETCAP_CA_FILE) to the PEM "
+                              "file that signed the agent's certificate");
+    if (!o->token_file)
+        return ncap_fail(err, "no token file given: set --token-file (or NETCAP_TOKEN_FILE)");
+    return 0;
+}
+
+void options_print_usage(void)
+{
+    printf("netcap-extcap %s - Wireshark extcap for Kubernetes pod capture\n"
+           "\n"
+           "Wireshark runs it as:\n"
+           "  netcap-extcap --extcap-interfaces\n"
+           "  netcap-extcap --extcap-interface " OPTIONS_INTERFACE_NAME " --extcap-dlts\n"
+           "  netcap-extcap --extcap-interface " OPTIONS_INTERFACE_NAME " --extcap-config\n"
+           "  netcap-extcap --extcap-interface " OPTIONS_INTERFACE_NAME
+           " --capture --fifo PATH [options]\n"
+           "\n"
+           "Options (each can also be set as NETCAP_<NAME>, e.g. NETCAP_AGENT_URL):\n"
+           "  --agent-url URL            https:// URL of a netcap-agent\n"
+           "  --ca-file FILE             PEM CA certificate(s) the agent's certificate chains to\n"
+           "  --token-file FILE          file whose first line is the bearer token\n"
+           "  --namespace NAME           the pod's namespace (default " OPTIONS_DEFAULT_NAMESPACE
+           ")\n"
+           "  --pod NAME                 the pod to capture\n"
+           "  --interface NAME           the interface inside the pod "
+           "(default " OPTIONS_DEFAULT_POD_INTERFACE ")\n"
+           "  --max-packets N            stop after N packets (0 = no limit)\n"
+           "  --max-seconds N            stop after N seconds (0 = no limit)\n"
+           "  --extcap-capture-filter F  BPF capture filter, applied by the agent\n"
+           "  --log-level LEVEL          message, info, debug or noisy\n"
+           "  --log-file FILE            append debug lines to FILE\n"
+           "\n"
+           "A command-line value equal to the default shown above yields to the environment,\n"
+           "because Wireshark passes those defaults even when the user chose nothing.\n",
+           NCAP_VERSION);
+}
