@@ -1,0 +1,788 @@
+/*
+ * capture.c - capture threads, the per-capture ring, the pcapng stream and the registry of
+ * running captures (see capture.h for the threading contract).
+ *
+ * Locks: the registry mutex (list of captures, global counters) is taken before a capture's
+ * mutex, never after. A capture's mutex guards its ring, its counters and the arming states; the
+ * stopping flag is atomic so the packet loop can test it without the lock.
+ */
+#include "capture.h"
+
+#include <errno.h>
+#include <net/if.h>
+#include <pcap/pcap.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "flow.h"
+#include "log.h"
+#include "ncap.h"
+#include "netns.h"
+#include "pcapng.h"
+#include "ring.h"
+#include "tlv.h"
+
+#define NS_PER_S 1000000000ull
+#define ISB_INTERVAL_NS NS_PER_S
+#define POLL_MS 100
+#define PCAP_TIMEOUT_MS 50
+/* Ring room kept for each interface's final ISB (a full ISB is 100 bytes). */
+#define FINAL_ISB_RESERVE 128
+
+enum arm_state { ARMING, ARMED, ARM_FAILED };
+
+struct target {
+    struct capture *cap;
+    uint32_t if_id;
+    const struct target_spec *spec;
+    const struct ncap_pod_meta *pod;
+    /* Arming outcome, read by capture_start() under cap->mu. */
+    enum arm_state state;
+    int fail_status;
+    const char *fail_reason;
+    char err[NCAP_ERRBUF_SIZE];
+    /* Owned by the target's thread until it ends. */
+    pcap_t *pcap;
+    int netns_fd;
+    bool nano;
+    uint8_t mac[6];
+    ncap_buf scratch;
+    uint64_t start_ns;
+    uint64_t sampled;
+    uint64_t delivered; /* packets libpcap handed over (isb_filteraccept) */
+    uint64_t osdrop;    /* blocks that did not fit in the ring */
+    uint64_t ifrecv, ifdrop;
+};
+
+struct capture {
+    unsigned long id;
+    atomic_int refs;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* ring got data, a target armed, a thread ended, the capture stops */
+    struct capture_spec spec;
+    const struct podtable *pods;
+    char *user, *client;
+    struct target *targets; /* spec.n_targets */
+    int stop_fd;            /* eventfd: readable once the capture stops */
+    atomic_bool stopping;
+    bool streamed; /* armed and handed to a client: audit it */
+    char end_reason[NCAP_ERRBUF_SIZE];
+    unsigned running; /* target threads not yet ended */
+    struct ring ring;
+    size_t reserve; /* ring room held back for final ISBs */
+    uint64_t packets, bytes, drops;
+    uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0 = none */
+    uint64_t started_ns;
+    uint64_t salt;
+    struct capture *next;
+};
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reg_cv = PTHREAD_COND_INITIALIZER;
+static struct capture *reg_head;
+static unsigned reg_active; /* registered: arming, streaming or draining */
+static unsigned reg_armed;  /* armed and handed to a client (netcap_captures_active) */
+static bool reg_closing;
+static unsigned long reg_last_id;
+static uint64_t m_captures_total;
+static atomic_uint_fast64_t m_packets_total, m_bytes_total, m_drops_total;
+
+static uint64_t clock_ns(clockid_t clk)
+{
+    struct timespec ts;
+    clock_gettime(clk, &ts);
+    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- stopping ---- */
+
+__attribute__((format(printf, 2, 3))) static void stop_locked(struct capture *c, const char *fmt,
+                                                              ...)
+{
+    if (!atomic_load(&c->stopping)) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->end_reason, sizeof(c->end_reason), fmt, ap);
+        va_end(ap);
+        atomic_store(&c->stopping, true);
+        uint64_t one = 1;
+        if (write(c->stop_fd, &one, sizeof(one)) < 0) {
+            /* The counter cannot overflow with one write per capture; nothing to do. */
+        }
+    }
+    pthread_cond_broadcast(&c->cv);
+}
+
+static void stop_with(struct capture *c, const char *reason)
+{
+    pthread_mutex_lock(&c->mu);
+    stop_locked(c, "%s", reason);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- the audit line and freeing ---- */
+
+static void audit(struct capture *c)
+{
+    char targets[1024] = "", quoted_targets[1100], filter[600], user[200], reason[400];
+    size_t off = 0;
+    uint64_t ifdrop = 0;
+    for (size_t i = 0; i < c->spec.n_targets; i++) {
+        const struct target_spec *t = &c->spec.targets[i];
+        ifdrop += c->targets[i].ifdrop;
+        int n = snprintf(targets + off, sizeof(targets) - off, "%s%s/%s/%s", i ? "," : "",
+                         t->namespace_, t->pod, t->interface);
+        if (n > 0) /* a truncated list stays NUL-terminated at the end of the buffer */
+            off = off + (size_t)n < sizeof(targets) ? off + (size_t)n : sizeof(targets) - 1;
+    }
+    double secs = (double)(clock_ns(CLOCK_MONOTONIC) - c->started_ns) / 1e9;
+    agent_log("capture %lu by %s from %s: targets %s filter %s snaplen %u limits packets=%llu "
+              "seconds=%llu bytes=%llu direction %s sample %u; sent %llu packets, %llu bytes, "
+              "dropped %llu (kernel %llu); ended after %.1f s: %s",
+              c->id, log_quote(c->user, user, sizeof(user)), c->client,
+              log_quote(targets, quoted_targets, sizeof(quoted_targets)),
+              log_quote(c->spec.filter, filter, sizeof(filter)), c->spec.snaplen,
+              (unsigned long long)c->spec.max_packets, (unsigned long long)c->spec.max_seconds,
+              (unsigned long long)c->spec.max_bytes, capture_direction_name(c->spec.direction),
+              c->spec.sample, (unsigned long long)c->packets, (unsigned long long)c->bytes,
+              (unsigned long long)c->drops, (unsigned long long)ifdrop, secs,
+              log_quote(c->end_reason, reason, sizeof(reason)));
+}
+
+static void capture_free(struct capture *c)
+{
+    ring_free(&c->ring);
+    if (c->stop_fd >= 0)
+        close(c->stop_fd);
+    capture_spec_free(&c->spec);
+    free(c->targets);
+    free(c->user);
+    free(c->client);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    free(c);
+}
+
+static void capture_unref(struct capture *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    pthread_mutex_lock(&reg_mu);
+    for (struct capture **p = &reg_head; *p; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            reg_active--;
+            reg_armed -= c->streamed;
+            break;
+        }
+    }
+    pthread_cond_broadcast(&reg_cv);
+    pthread_mutex_unlock(&reg_mu);
+    if (c->streamed)
+        audit(c);
+    capture_free(c);
+}
+
+/* ---- writing blocks ---- */
+
+/* Append a whole block to the ring, keeping `keep` bytes free; wakes the reader. */
+static int put_block_locked(struct capture *c, const ncap_buf *b, size_t keep)
+{
+    if (ring_room(&c->ring) < b->len + keep)
+        return -1;
+    bool was_empty = c->ring.used == 0;
+    ring_put(&c->ring, b->data, b->len);
+    if (was_empty)
+        pthread_cond_broadcast(&c->cv);
+    return 0;
+}
+
+static void write_isb(struct target *t, bool final)
+{
+    struct capture *c = t->cap;
+    struct pcap_stat st;
+    if (pcap_stats(t->pcap, &st) == 0) {
+        t->ifrecv = st.ps_recv;
+        t->ifdrop = (uint64_t)st.ps_drop + st.ps_ifdrop;
+    }
+    uint64_t now = clock_ns(CLOCK_REALTIME);
+    struct ncap_pcapng_isb isb = {
+        .if_id = t->if_id,
+        .ts = now,
+        .starttime = t->start_ns,
+        .endtime = now,
+        .ifrecv = t->ifrecv,
+        .ifdrop = t->ifdrop,
+        .filteraccept = t->delivered,
+        .osdrop = t->osdrop,
+    };
+    char err[NCAP_ERRBUF_SIZE];
+    t->scratch.len = 0;
+    int ok = ncap_pcapng_write_isb(&t->scratch, &isb, err) == 0;
+    pthread_mutex_lock(&c->mu);
+    if (final)
+        c->reserve -= FINAL_ISB_RESERVE;
+    /* A periodic ISB that finds the ring full is skipped: the stream is busy anyway. */
+    if (ok)
+        put_block_locked(c, &t->scratch, c->reserve);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static uint64_t packet_ts(const struct target *t, const struct timeval *tv)
+{
+    uint64_t frac = (uint64_t)tv->tv_usec; /* nanoseconds in nano precision */
+    return (uint64_t)tv->tv_sec * NS_PER_S + (t->nano ? frac : frac * 1000);
+}
+
+static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
+{
+    struct target *t = (struct target *)user;
+    struct capture *c = t->cap;
+    t->delivered++;
+    uint32_t dir = flow_direction(t->mac, bytes, h->caplen);
+    if ((c->spec.direction == DIRECTION_IN && dir != NCAP_DIR_IN) ||
+        (c->spec.direction == DIRECTION_OUT && dir != NCAP_DIR_OUT))
+        return;
+    if (c->spec.sample > 1 && t->sampled++ % c->spec.sample != 0)
+        return;
+
+    struct ncap_flow_meta fm;
+    uint8_t tlv[NCAP_TLV_MAX];
+    flow_describe(c->pods, c->salt, bytes, h->caplen, dir, &fm);
+    int tlv_len = fm.present ? ncap_tlv_encode(&fm, tlv, sizeof(tlv), NULL) : 0;
+    struct ncap_pcapng_epb epb = {
+        .if_id = t->if_id,
+        .ts = packet_ts(t, &h->ts),
+        .caplen = h->caplen,
+        .origlen = h->len,
+        .data = bytes,
+        .flags = dir,
+        .custom = tlv_len > 0 ? tlv : NULL,
+        .custom_len = tlv_len > 0 ? (size_t)tlv_len : 0,
+    };
+    char err[NCAP_ERRBUF_SIZE];
+    t->scratch.len = 0;
+    bool encoded = ncap_pcapng_write_epb(&t->scratch, &epb, err) == 0;
+
+    pthread_mutex_lock(&c->mu);
+    if (atomic_load(&c->stopping)) {
+        pthread_mutex_unlock(&c->mu);
+        pcap_breakloop(t->pcap);
+        return;
+    }
+    if (encoded && c->spec.max_bytes && c->bytes + t->scratch.len > c->spec.max_bytes) {
+        stop_locked(c, "bytes limit reached");
+    } else if (encoded && put_block_locked(c, &t->scratch, c->reserve) == 0) {
+        c->packets++;
+        c->bytes += t->scratch.len;
+        atomic_fetch_add_explicit(&m_packets_total, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&m_bytes_total, t->scratch.len, memory_order_relaxed);
+        if (c->spec.max_packets && c->packets >= c->spec.max_packets)
+            stop_locked(c, "packets limit reached");
+    } else {
+        t->osdrop++;
+        c->drops++;
+        atomic_fetch_add_explicit(&m_drops_total, 1, memory_order_relaxed);
+    }
+    bool stopping = atomic_load(&c->stopping);
+    pthread_mutex_unlock(&c->mu);
+    if (stopping)
+        pcap_breakloop(t->pcap);
+}
+
+/* ---- arming, inside the pod's network namespace ---- */
+
+__attribute__((format(printf, 4, 5))) static int arm_fail(struct target *t, int status,
+                                                          const char *reason, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->err, sizeof(t->err), fmt, ap);
+    va_end(ap);
+    t->fail_status = status;
+    t->fail_reason = reason;
+    return -1;
+}
+
+static int read_mac(const char *ifname, uint8_t mac[6])
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+    int rc = ioctl(s, SIOCGIFHWADDR, &ifr);
+    close(s);
+    if (rc < 0)
+        return -1;
+    memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+    return 0;
+}
+
+static int arm(struct target *t)
+{
+    struct capture *c = t->cap;
+    const char *ns = t->pod->namespace_, *pod = t->pod->pod, *ifname = t->spec->interface;
+    char err[NCAP_ERRBUF_SIZE], pcap_err[PCAP_ERRBUF_SIZE] = "";
+
+    t->netns_fd = resolve_pod_netns(t->pod, err);
+    if (t->netns_fd < 0)
+        return arm_fail(t, 500, "CaptureFailed", "%s", err);
+    if (setns(t->netns_fd, CLONE_NEWNET) < 0)
+        return arm_fail(t, 500, "CaptureFailed",
+                        "cannot enter the network namespace of pod %s/%s: %s", ns, pod,
+                        strerror(errno));
+    if (if_nametoindex(ifname) == 0)
+        return arm_fail(t, 404, "InterfaceNotFound", "pod %s/%s has no interface %s", ns, pod,
+                        ifname);
+    if (read_mac(ifname, t->mac) < 0)
+        return arm_fail(t, 500, "CaptureFailed",
+                        "cannot read the hardware address of interface %s of pod %s/%s: %s", ifname,
+                        ns, pod, strerror(errno));
+
+    t->pcap = pcap_create(ifname, pcap_err);
+    if (!t->pcap)
+        return arm_fail(t, 500, "CaptureFailed", "libpcap cannot open %s of pod %s/%s: %s", ifname,
+                        ns, pod, pcap_err);
+    pcap_set_snaplen(t->pcap, (int)c->spec.snaplen);
+    pcap_set_buffer_size(t->pcap, CAPTURE_PCAP_BUFFER);
+    pcap_set_timeout(t->pcap, PCAP_TIMEOUT_MS);
+    t->nano = pcap_set_tstamp_precision(t->pcap, PCAP_TSTAMP_PRECISION_NANO) == 0;
+    int rc = pcap_activate(t->pcap);
+    if (rc == PCAP_ERROR_NO_SUCH_DEVICE)
+        return arm_fail(t, 404, "InterfaceNotFound", "pod %s/%s has no interface %s", ns, pod,
+                        ifname);
+    if (rc < 0)
+        return arm_fail(t, 500, "CaptureFailed", "libpcap cannot capture on %s of pod %s/%s: %s",
+                        ifname, ns, pod,
+                        rc == PCAP_ERROR ? pcap_geterr(t->pcap) : pcap_statustostr(rc));
+    t->nano = t->nano && pcap_get_tstamp_precision(t->pcap) == PCAP_TSTAMP_PRECISION_NANO;
+    int dlt = pcap_datalink(t->pcap);
+    if (dlt != DLT_EN10MB)
+        return arm_fail(t, 500, "CaptureFailed",
+                        "interface %s of pod %s/%s has link type %s, and netcap captures only "
+                        "Ethernet",
+                        ifname, ns, pod, pcap_datalink_val_to_name(dlt));
+
+    struct bpf_program prog;
+    if (pcap_compile(t->pcap, &prog, c->spec.filter, 1, PCAP_NETMASK_UNKNOWN) < 0)
+        return arm_fail(t, 400, "BadFilter", "bad capture filter \"%s\": %s", c->spec.filter,
+                        pcap_geterr(t->pcap));
+    rc = pcap_setfilter(t->pcap, &prog);
+    pcap_freecode(&prog);
+    if (rc < 0)
+        return arm_fail(t, 500, "CaptureFailed",
+                        "libpcap cannot set the filter on %s of pod %s/%s: %s", ifname, ns, pod,
+                        pcap_geterr(t->pcap));
+    if (pcap_setnonblock(t->pcap, 1, pcap_err) < 0)
+        return arm_fail(t, 500, "CaptureFailed",
+                        "libpcap cannot make %s of pod %s/%s non-blocking: %s", ifname, ns, pod,
+                        pcap_err);
+    if (pcap_get_selectable_fd(t->pcap) < 0)
+        return arm_fail(t, 500, "CaptureFailed", "libpcap gives no pollable descriptor for %s",
+                        ifname);
+    t->start_ns = clock_ns(CLOCK_REALTIME);
+    return 0;
+}
+
+/* ---- the capture thread ---- */
+
+static void capture_loop(struct target *t)
+{
+    struct capture *c = t->cap;
+    struct pollfd pfd[2] = {
+        {.fd = pcap_get_selectable_fd(t->pcap), .events = POLLIN},
+        {.fd = c->stop_fd, .events = POLLIN},
+    };
+    uint64_t next_isb = clock_ns(CLOCK_MONOTONIC) + ISB_INTERVAL_NS;
+    while (!atomic_load(&c->stopping)) {
+        int n = poll(pfd, 2, POLL_MS);
+        if (n < 0 && errno != EINTR) {
+            char why[NCAP_ERRBUF_SIZE];
+            snprintf(why, sizeof(why), "poll failed: %s", strerror(errno));
+            stop_with(c, why);
+            break;
+        }
+        if (n > 0 && pfd[0].revents) {
+            if (pcap_dispatch(t->pcap, -1, on_packet, (u_char *)t) == PCAP_ERROR) {
+                pthread_mutex_lock(&c->mu);
+                stop_locked(c, "capture on %s of pod %s/%s failed: %s", t->spec->interface,
+                            t->pod->namespace_, t->pod->pod, pcap_geterr(t->pcap));
+                pthread_mutex_unlock(&c->mu);
+                break;
+            }
+            if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+                pthread_mutex_lock(&c->mu);
+                stop_locked(c, "interface %s of pod %s/%s went down or away", t->spec->interface,
+                            t->pod->namespace_, t->pod->pod);
+                pthread_mutex_unlock(&c->mu);
+                break;
+            }
+        }
+        uint64_t now = clock_ns(CLOCK_MONOTONIC);
+        if (c->deadline_ns && now >= c->deadline_ns)
+            stop_with(c, "seconds limit reached");
+        if (now >= next_isb) {
+            write_isb(t, false);
+            next_isb = now + ISB_INTERVAL_NS;
+        }
+    }
+}
+
+static void *target_main(void *arg)
+{
+    struct target *t = arg;
+    struct capture *c = t->cap;
+    pthread_setname_np(pthread_self(), "netcap-capture");
+    int ok = arm(t) == 0;
+    pthread_mutex_lock(&c->mu);
+    t->state = ok ? ARMED : ARM_FAILED;
+    if (!ok)
+        c->reserve -= FINAL_ISB_RESERVE;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    if (ok) {
+        capture_loop(t);
+        write_isb(t, true);
+    }
+    if (t->pcap)
+        pcap_close(t->pcap);
+    if (t->netns_fd >= 0)
+        close(t->netns_fd);
+    ncap_buf_free(&t->scratch);
+    pthread_mutex_lock(&c->mu);
+    c->running--;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    capture_unref(c);
+    return NULL;
+}
+
+/* ---- setting a capture up ---- */
+
+static int check_filter(const struct capture_spec *spec, char *err)
+{
+    pcap_t *p = pcap_open_dead(DLT_EN10MB, (int)spec->snaplen);
+    if (!p)
+        return ncap_fail(err, "out of memory checking the capture filter");
+    struct bpf_program prog;
+    int rc = pcap_compile(p, &prog, spec->filter, 1, PCAP_NETMASK_UNKNOWN);
+    if (rc < 0)
+        ncap_fail(err, "bad capture filter \"%s\": %s", spec->filter, pcap_geterr(p));
+    else
+        pcap_freecode(&prog);
+    pcap_close(p);
+    return rc < 0 ? -1 : 0;
+}
+
+static int write_headers(struct capture *c, char *err)
+{
+    ncap_buf b = {0};
+    int rc = ncap_pcapng_write_shb(&b, "netcap-agent " NCAP_VERSION, err);
+    for (size_t i = 0; rc == 0 && i < c->spec.n_targets; i++) {
+        const struct target *t = &c->targets[i];
+        struct ncap_pod_meta m;
+        char name[600];
+        snprintf(name, sizeof(name), "k8s/%s/%s/%s", t->pod->namespace_, t->pod->pod,
+                 t->spec->interface);
+        if (ncap_meta_copy(&m, t->pod, err) < 0) {
+            rc = -1;
+            break;
+        }
+        free(m.interface);
+        m.interface = strdup(t->spec->interface);
+        char *desc = m.interface ? ncap_meta_to_json(&m, err) : NULL;
+        if (!desc)
+            rc = ncap_fail(err, "out of memory describing pod %s/%s", m.namespace_, m.pod);
+        struct ncap_pcapng_idb idb = {
+            .linktype = NCAP_LINKTYPE_ETHERNET,
+            .snaplen = c->spec.snaplen,
+            .name = name,
+            .description = desc,
+            .tsresol = 9,
+        };
+        if (rc == 0)
+            rc = ncap_pcapng_write_idb(&b, &idb, err);
+        free(desc);
+        ncap_meta_free(&m);
+    }
+    if (rc == 0 && ring_put(&c->ring, b.data, b.len) < 0)
+        rc = ncap_fail(err, "the stream headers do not fit in the stream buffer");
+    ncap_buf_free(&b);
+    return rc;
+}
+
+static struct capture *capture_new(struct capture_spec *spec, const struct podtable *pods,
+                                   const struct ncap_pod_meta *const *metas,
+                                   const struct capture_who *who, char *err)
+{
+    struct capture *c = calloc(1, sizeof(*c));
+    if (!c) {
+        capture_spec_free(spec);
+        ncap_fail(err, "out of memory");
+        return NULL;
+    }
+    atomic_init(&c->refs, 1);
+    atomic_init(&c->stopping, false);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    c->spec = *spec;
+    memset(spec, 0, sizeof(*spec));
+    c->pods = pods;
+    c->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    c->user = strdup(who->user);
+    c->client = strdup(who->client);
+    c->targets = calloc(c->spec.n_targets, sizeof(*c->targets));
+    if (getrandom(&c->salt, sizeof(c->salt), 0) != sizeof(c->salt))
+        c->salt = clock_ns(CLOCK_REALTIME) ^ (uintptr_t)c;
+    c->started_ns = clock_ns(CLOCK_MONOTONIC);
+    if (c->spec.max_seconds)
+        c->deadline_ns = c->started_ns + c->spec.max_seconds * NS_PER_S;
+    if (c->stop_fd < 0 || !c->user || !c->client || !c->targets) {
+        ncap_fail(err, "cannot set up a capture: out of memory or file descriptors");
+        capture_free(c);
+        return NULL;
+    }
+    if (ring_init(&c->ring, CAPTURE_RING_SIZE, err) < 0) {
+        capture_free(c);
+        return NULL;
+    }
+    for (size_t i = 0; i < c->spec.n_targets; i++) {
+        c->targets[i] = (struct target){
+            .cap = c,
+            .if_id = (uint32_t)i,
+            .spec = &c->spec.targets[i],
+            .pod = metas[i],
+            .netns_fd = -1,
+        };
+    }
+    c->reserve = FINAL_ISB_RESERVE * c->spec.n_targets;
+    if (write_headers(c, err) < 0) {
+        capture_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int register_capture(struct capture *c, const char **reason, char *err)
+{
+    int status = 0;
+    pthread_mutex_lock(&reg_mu);
+    if (reg_closing) {
+        *reason = "ShuttingDown";
+        status = 503;
+        ncap_fail(err, "the agent is shutting down");
+    } else if (reg_active >= CAPTURE_MAX_ACTIVE) {
+        *reason = "TooManyCaptures";
+        status = 429;
+        ncap_fail(err, "the agent already runs %d captures, the most it allows",
+                  CAPTURE_MAX_ACTIVE);
+    } else {
+        c->id = ++reg_last_id;
+        c->next = reg_head;
+        reg_head = c;
+        reg_active++;
+        m_captures_total++;
+    }
+    pthread_mutex_unlock(&reg_mu);
+    return status;
+}
+
+/* Start every target's thread and wait until each has armed or failed. */
+static void arm_all(struct capture *c)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    for (size_t i = 0; i < c->spec.n_targets; i++) {
+        struct target *t = &c->targets[i];
+        pthread_t th;
+        atomic_fetch_add(&c->refs, 1);
+        pthread_mutex_lock(&c->mu);
+        c->running++;
+        pthread_mutex_unlock(&c->mu);
+        int e = pthread_create(&th, &attr, target_main, t);
+        if (e) {
+            atomic_fetch_sub(&c->refs, 1);
+            pthread_mutex_lock(&c->mu);
+            c->running--;
+            c->reserve -= FINAL_ISB_RESERVE;
+            t->state = ARM_FAILED;
+            arm_fail(t, 500, "CaptureFailed", "cannot start a capture thread: %s", strerror(e));
+            pthread_mutex_unlock(&c->mu);
+        }
+    }
+    pthread_attr_destroy(&attr);
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->spec.n_targets; i++)
+        while (c->targets[i].state == ARMING)
+            pthread_cond_wait(&c->cv, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+}
+
+int capture_start(struct capture_spec *spec, const struct podtable *pods,
+                  const struct capture_who *who, struct capture **out, const char **reason,
+                  char *err)
+{
+    const struct ncap_pod_meta *metas[REQ_MAX_TARGETS];
+    *out = NULL;
+    for (size_t i = 0; i < spec->n_targets; i++) {
+        metas[i] =
+            podtable_find_local(pods, spec->targets[i].namespace_, spec->targets[i].pod, err);
+        if (!metas[i]) {
+            capture_spec_free(spec);
+            *reason = "PodNotFound";
+            return 404;
+        }
+    }
+    if (check_filter(spec, err) < 0) {
+        capture_spec_free(spec);
+        *reason = "BadFilter";
+        return 400;
+    }
+    struct capture *c = capture_new(spec, pods, metas, who, err);
+    if (!c) {
+        *reason = "CaptureFailed";
+        return 500;
+    }
+    int status = register_capture(c, reason, err);
+    if (status) {
+        capture_free(c);
+        return status;
+    }
+    arm_all(c);
+    for (size_t i = 0; i < c->spec.n_targets; i++) {
+        const struct target *t = &c->targets[i];
+        if (t->state == ARM_FAILED) {
+            status = t->fail_status;
+            *reason = t->fail_reason;
+            ncap_fail(err, "%s", t->err);
+            stop_with(c, t->err);
+            capture_unref(c); /* the threads end on their own and free the capture */
+            return status;
+        }
+    }
+    pthread_mutex_lock(&reg_mu);
+    c->streamed = true;
+    reg_armed++;
+    pthread_mutex_unlock(&reg_mu);
+    *out = c;
+    return 0;
+}
+
+/* ---- the stream side ---- */
+
+ssize_t capture_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct capture *c = cls;
+    (void)pos;
+    pthread_mutex_lock(&c->mu);
+    for (int waited = 0;; waited = 1) {
+        size_t n = ring_get(&c->ring, buf, max);
+        if (n) {
+            pthread_mutex_unlock(&c->mu);
+            return (ssize_t)n;
+        }
+        if (atomic_load(&c->stopping) && c->running == 0) {
+            pthread_mutex_unlock(&c->mu);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        if (waited)
+            break;
+        /* Never return 0 without waiting: libmicrohttpd would call again at once and spin. */
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&c->cv, &c->mu, &until);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
+void capture_release(void *cls)
+{
+    struct capture *c = cls;
+    stop_with(c, "the client went away");
+    capture_unref(c);
+}
+
+/* ---- all captures ---- */
+
+void capture_stop_all(const char *reason)
+{
+    pthread_mutex_lock(&reg_mu);
+    reg_closing = true;
+    for (struct capture *c = reg_head; c; c = c->next)
+        stop_with(c, reason);
+    pthread_mutex_unlock(&reg_mu);
+}
+
+int capture_wait_idle(int timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&reg_mu);
+    int rc = 0;
+    while (reg_active > 0 && rc == 0)
+        rc = pthread_cond_timedwait(&reg_cv, &reg_mu, &until);
+    int left = reg_active > 0;
+    pthread_mutex_unlock(&reg_mu);
+    return left ? -1 : 0;
+}
+
+char *capture_metrics(void)
+{
+    pthread_mutex_lock(&reg_mu);
+    unsigned active = reg_armed;
+    uint64_t total = m_captures_total;
+    pthread_mutex_unlock(&reg_mu);
+    char *out = NULL;
+    if (asprintf(&out,
+                 "# HELP netcap_captures_active Captures streaming now.\n"
+                 "# TYPE netcap_captures_active gauge\n"
+                 "netcap_captures_active %u\n"
+                 "# HELP netcap_captures_total Captures started.\n"
+                 "# TYPE netcap_captures_total counter\n"
+                 "netcap_captures_total %llu\n"
+                 "# HELP netcap_packets_total Packets streamed to clients.\n"
+                 "# TYPE netcap_packets_total counter\n"
+                 "netcap_packets_total %llu\n"
+                 "# HELP netcap_packet_bytes_total Bytes of packet blocks streamed to clients.\n"
+                 "# TYPE netcap_packet_bytes_total counter\n"
+                 "netcap_packet_bytes_total %llu\n"
+                 "# HELP netcap_drops_total Packets dropped because a client's buffer was full.\n"
+                 "# TYPE netcap_drops_total counter\n"
+                 "netcap_drops_total %llu\n",
+                 active, (unsigned long long)total,
+                 (unsigned long long)atomic_load(&m_packets_total),
+                 (unsigned long long)atomic_load(&m_bytes_total),
+                 (unsigned long long)atomic_load(&m_drops_total)) < 0)
+        return NULL;
+    return out;
+}

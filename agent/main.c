@@ -1,0 +1,254 @@
+/*
+ * main.c - netcap-agent: command line, start-up checks, and orderly shutdown.
+ *
+ * Everything that can be wrong with the configuration (flags, token file, pods file, certificate
+ * and key) is found before the listener opens, and reported as one sentence with exit status 2.
+ * The main thread then only waits for SIGTERM/SIGINT: on either it stops every capture (each
+ * writes its final statistics and ends its stream), stops the HTTPS server and exits 0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <gnutls/gnutls.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "capture.h"
+#include "log.h"
+#include "ncap.h"
+#include "server.h"
+
+/* How long shutdown waits for streams to deliver their last blocks, and then for threads. */
+#define DRAIN_MS 5000
+
+struct options {
+    const char *listen, *cert, *key, *tokens, *pods, *node;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(
+        f,
+        "Usage: netcap-agent --listen ADDR:PORT --tls-cert FILE --tls-key FILE\n"
+        "                    --token-auth-file FILE --pods-file FILE [--node-name NAME]\n"
+        "\n"
+        "Serves Kubernetes pod captures as pcapng over HTTPS (netcap %s).\n"
+        "\n"
+        "  --listen ADDR:PORT       address to listen on, e.g. 0.0.0.0:9443 or [::]:9443\n"
+        "  --tls-cert FILE          PEM certificate chain of the server\n"
+        "  --tls-key FILE           PEM private key of the server\n"
+        "  --token-auth-file FILE   bearer tokens, kube-apiserver CSV: token,user,uid[,groups]\n"
+        "  --pods-file FILE         Kubernetes PodList JSON (kubectl get pods -A -o json)\n"
+        "  --node-name NAME         this node's name (default: the host name)\n"
+        "  --help                   show this help\n",
+        NCAP_VERSION);
+}
+
+static int parse_args(int argc, char **argv, struct options *o, char *err)
+{
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"tls-cert", required_argument, NULL, 'c'},
+        {"tls-key", required_argument, NULL, 'k'},
+        {"token-auth-file", required_argument, NULL, 't'},
+        {"pods-file", required_argument, NULL, 'p'},
+        {"node-name", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof(*o));
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'l':
+            o->listen = optarg;
+            break;
+        case 'c':
+            o->cert = optarg;
+            break;
+        case 'k':
+            o->key = optarg;
+            break;
+        case 't':
+            o->tokens = optarg;
+            break;
+        case 'p':
+            o->pods = optarg;
+            break;
+        case 'n':
+            o->node = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        case ':':
+            return ncap_fail(err, "option %s needs a value", argv[optind - 1]);
+        default:
+            return ncap_fail(err, "unknown option %s (see --help)", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return ncap_fail(err, "unexpected argument %s (see --help)", argv[optind]);
+    const char *missing = !o->listen   ? "--listen"
+                          : !o->cert   ? "--tls-cert"
+                          : !o->key    ? "--tls-key"
+                          : !o->tokens ? "--token-auth-file"
+                          : !o->pods   ? "--pods-file"
+                                       : NULL;
+    if (missing)
+        return ncap_fail(err, "%s is required (see --help)", missing);
+    if (o->node && !*o->node)
+        return ncap_fail(err, "--node-name must not be empty");
+    return 0;
+}
+
+/* "ADDR:PORT" or "[V6ADDR]:PORT", numeric addresses only. */
+static int parse_listen(const char *s, struct sockaddr_storage *ss, char *err)
+{
+    char host[128];
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s || !colon[1])
+        return ncap_fail(err, "--listen %s is not ADDR:PORT", s);
+    size_t hl = (size_t)(colon - s);
+    if (s[0] == '[' && colon[-1] == ']') {
+        s++;
+        hl -= 2;
+    }
+    if (hl >= sizeof(host))
+        return ncap_fail(err, "--listen %s has too long an address", s);
+    memcpy(host, s, hl);
+    host[hl] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 1 || port > 65535)
+        return ncap_fail(err, "--listen port %s is not a number from 1 to 65535", colon + 1);
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+                             .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai;
+    int rc = getaddrinfo(host, colon + 1, &hints, &ai);
+    if (rc != 0)
+        return ncap_fail(err, "--listen address %s is not a numeric IP address: %s", host,
+                         gai_strerror(rc));
+    memset(ss, 0, sizeof(*ss));
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(ai);
+    return 0;
+}
+
+static char *read_text(const char *path, const char *what, char *err)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        ncap_fail(err, "cannot read the %s %s: %s", what, path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    char chunk[4096];
+    size_t n;
+    while (mem && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        fwrite(chunk, 1, n, mem);
+    int bad = ferror(f) || !mem;
+    fclose(f);
+    if (mem)
+        fclose(mem);
+    explicit_bzero(chunk, sizeof(chunk));
+    if (bad || !buf || len == 0) {
+        if (buf)
+            explicit_bzero(buf, len);
+        free(buf);
+        ncap_fail(err, "cannot read the %s %s: %s", what, path, bad ? "read error" : "it is empty");
+        return NULL;
+    }
+    return buf;
+}
+
+/* Let GnuTLS judge the pair now, so a bad file is a clear sentence rather than a failed start. */
+static int check_tls(const char *cert, const char *key, const struct options *o, char *err)
+{
+    gnutls_certificate_credentials_t cred;
+    if (gnutls_certificate_allocate_credentials(&cred) < 0)
+        return ncap_fail(err, "out of memory checking the TLS certificate");
+    gnutls_datum_t c = {(unsigned char *)cert, (unsigned)strlen(cert)};
+    gnutls_datum_t k = {(unsigned char *)key, (unsigned)strlen(key)};
+    int rc = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
+    gnutls_certificate_free_credentials(cred);
+    if (rc < 0)
+        return ncap_fail(err, "the TLS certificate %s and key %s cannot be used: %s", o->cert,
+                         o->key, gnutls_strerror(rc));
+    return 0;
+}
+
+static size_t count_local(const struct podtable *t)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->n_pods; i++)
+        n += t->pods[i].node && strcmp(t->pods[i].node, t->node) == 0;
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    char err[NCAP_ERRBUF_SIZE], hostname[256];
+    struct options o;
+    struct sockaddr_storage addr;
+    static struct agent agent;
+
+    if (parse_args(argc, argv, &o, err) < 0 || parse_listen(o.listen, &addr, err) < 0) {
+        fprintf(stderr, "netcap-agent: %s\n", err);
+        return 2;
+    }
+    if (!o.node) {
+        if (gethostname(hostname, sizeof(hostname)) < 0) {
+            fprintf(stderr, "netcap-agent: cannot read the host name, give --node-name\n");
+            return 2;
+        }
+        hostname[sizeof(hostname) - 1] = '\0';
+        o.node = hostname;
+    }
+    char *cert = NULL, *key = NULL;
+    if (auth_load(&agent.auth, o.tokens, err) < 0 ||
+        podtable_load(&agent.pods, o.pods, o.node, err) < 0 ||
+        !(cert = read_text(o.cert, "TLS certificate", err)) ||
+        !(key = read_text(o.key, "TLS key", err)) || check_tls(cert, key, &o, err) < 0) {
+        fprintf(stderr, "netcap-agent: %s\n", err);
+        return 2;
+    }
+
+    /* Every thread inherits this mask; only sigwait() below receives the stop signals. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct MHD_Daemon *d = server_start(&agent, (struct sockaddr *)&addr, cert, key, err);
+    explicit_bzero(key, strlen(key));
+    free(key);
+    free(cert);
+    if (!d) {
+        fprintf(stderr, "netcap-agent: %s\n", err);
+        return 1;
+    }
+    agent_log("listening on %s as node %s: %zu of %zu pods are local, %zu tokens", o.listen, o.node,
+              count_local(&agent.pods), agent.pods.n_pods, agent.auth.n);
+
+    int sig = 0;
+    sigwait(&stop, &sig);
+    agent_log("stopping on %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    capture_stop_all("the agent is shutting down");
+    capture_wait_idle(DRAIN_MS);
+    server_stop(d);
+    if (capture_wait_idle(DRAIN_MS) < 0)
+        agent_log("some captures did not end in time");
+    auth_free(&agent.auth);
+    podtable_free(&agent.pods);
+    return 0;
+}

@@ -1,0 +1,368 @@
+/*
+ * server.c - libmicrohttpd handlers for /healthz, /metrics, /v1/pods and /v1/captures.
+ *
+ * A capture request is answered in three steps, as libmicrohttpd calls the handler: the first
+ * call (headers only) checks the path, the method, the bearer token and the announced length, so
+ * a stranger is refused before sending a body; the next calls collect the body (at most 64 KiB);
+ * the last call parses it, arms the capture and queues either the pcapng stream or an error.
+ */
+#include "server.h"
+
+#include <cJSON.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "capture.h"
+#include "log.h"
+#include "ncap.h"
+#include "request.h"
+
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-VERS-SSL3.0"
+/* libmicrohttpd's block size for the stream: the most capture_read() is asked for at once. */
+#define STREAM_BLOCK (64 * 1024)
+
+/* State of one POST /v1/captures between the handler's calls. */
+struct upload {
+    const char *user; /* owned by the auth table */
+    char *body;
+    size_t len;
+    bool too_large;
+};
+
+/* ---- replies ---- */
+
+/* Queue a reply that owns body; allow (for 405) may be NULL. */
+static enum MHD_Result reply_allow(struct MHD_Connection *conn, unsigned status, const char *type,
+                                   char *body, size_t len, const char *allow)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
+                             char *body, size_t len)
+{
+    return reply_allow(conn, status, type, body, len, NULL);
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned status, const char *type,
+                                  const char *text)
+{
+    char *copy = strdup(text);
+    return copy ? reply(conn, status, type, copy, strlen(copy)) : MHD_NO;
+}
+
+/* {"error":"<sentence>","reason":"<CamelCase>"} and a newline, malloc'd; NULL when out of memory.
+ */
+static char *error_body(const char *reason, const char *sentence)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *json = NULL, *body = NULL;
+    if (o && cJSON_AddStringToObject(o, "error", sentence) &&
+        cJSON_AddStringToObject(o, "reason", reason))
+        json = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!json || asprintf(&body, "%s\n", json) < 0)
+        body = NULL;
+    free(json);
+    return body;
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *conn, unsigned status, const char *reason,
+                                   const char *sentence)
+{
+    char *body = error_body(reason, sentence);
+    return body ? reply(conn, status, "application/json", body, strlen(body)) : MHD_NO;
+}
+
+__attribute__((format(printf, 4, 5))) static enum MHD_Result
+reply_errorf(struct MHD_Connection *conn, unsigned status, const char *reason, const char *fmt, ...)
+{
+    char sentence[NCAP_ERRBUF_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sentence, sizeof(sentence), fmt, ap);
+    va_end(ap);
+    return reply_error(conn, status, reason, sentence);
+}
+
+static enum MHD_Result reply_method(struct MHD_Connection *conn, const char *method,
+                                    const char *url, const char *allowed)
+{
+    char sentence[NCAP_ERRBUF_SIZE];
+    snprintf(sentence, sizeof(sentence), "method %s is not allowed on %s (use %s)", method, url,
+             allowed);
+    char *body = error_body("MethodNotAllowed", sentence);
+    if (!body)
+        return MHD_NO;
+    return reply_allow(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json", body, strlen(body),
+                       allowed);
+}
+
+/* ---- helpers ---- */
+
+static void client_address(struct MHD_Connection *conn, char *out, size_t size)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, size, "unknown");
+    if (!ci || !ci->client_addr)
+        return;
+    socklen_t len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                           : sizeof(struct sockaddr_in);
+    if (getnameinfo(ci->client_addr, len, out, (socklen_t)size, NULL, 0, NI_NUMERICHOST) != 0)
+        snprintf(out, size, "unknown");
+}
+
+static const char *authenticate(const struct agent *a, struct MHD_Connection *conn)
+{
+    const char *h =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    return auth_check(&a->auth, h);
+}
+
+static enum MHD_Result refuse_unauthenticated(struct MHD_Connection *conn, const char *url)
+{
+    char client[64];
+    client_address(conn, client, sizeof(client));
+    agent_log("refused %s from %s: no valid bearer token", url, client);
+    return reply_error(conn, MHD_HTTP_UNAUTHORIZED, "Unauthorized",
+                       "a valid bearer token is required");
+}
+
+static bool is_get(const char *method)
+{
+    return strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+}
+
+/* ---- routes ---- */
+
+static enum MHD_Result handle_pods(const struct agent *a, struct MHD_Connection *conn)
+{
+    if (!authenticate(a, conn))
+        return refuse_unauthenticated(conn, "/v1/pods");
+    char err[NCAP_ERRBUF_SIZE];
+    char *json = podtable_local_json(&a->pods, err);
+    if (!json)
+        return reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalError", err);
+    return reply(conn, MHD_HTTP_OK, "application/json", json, strlen(json));
+}
+
+static enum MHD_Result handle_metrics(struct MHD_Connection *conn)
+{
+    char *text = capture_metrics();
+    if (!text)
+        return MHD_NO;
+    return reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4", text, strlen(text));
+}
+
+static enum MHD_Result refuse_capture(struct MHD_Connection *conn, const char *user,
+                                      unsigned status, const char *reason, const char *sentence)
+{
+    char client[64], quoted_user[200], quoted[NCAP_ERRBUF_SIZE + 64];
+    client_address(conn, client, sizeof(client));
+    agent_log("refused capture by %s from %s: %u %s: %s",
+              log_quote(user, quoted_user, sizeof(quoted_user)), client, status, reason,
+              log_quote(sentence, quoted, sizeof(quoted)));
+    return reply_error(conn, status, reason, sentence);
+}
+
+static enum MHD_Result refuse_too_large(struct MHD_Connection *conn, const char *user)
+{
+    char sentence[NCAP_ERRBUF_SIZE];
+    snprintf(sentence, sizeof(sentence), "the request body is larger than %d bytes",
+             SERVER_MAX_BODY);
+    return refuse_capture(conn, user, MHD_HTTP_CONTENT_TOO_LARGE, "RequestTooLarge", sentence);
+}
+
+/* First call of POST /v1/captures: refuse early, or start collecting the body. */
+static enum MHD_Result begin_capture(const struct agent *a, struct MHD_Connection *conn,
+                                     void **con_cls)
+{
+    const char *user = authenticate(a, conn);
+    if (!user)
+        return refuse_unauthenticated(conn, "/v1/captures");
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > SERVER_MAX_BODY)
+        return refuse_too_large(conn, user);
+    struct upload *u = calloc(1, sizeof(*u));
+    if (!u)
+        return MHD_NO;
+    u->user = user;
+    *con_cls = u;
+    return MHD_YES;
+}
+
+static void collect_body(struct upload *u, const char *data, size_t size)
+{
+    if (u->too_large || size > SERVER_MAX_BODY - u->len) {
+        u->too_large = true;
+        return;
+    }
+    char *b = realloc(u->body, u->len + size + 1);
+    if (!b) {
+        u->too_large = true;
+        return;
+    }
+    memcpy(b + u->len, data, size);
+    u->body = b;
+    u->len += size;
+    b[u->len] = '\0';
+}
+
+/* Last call of POST /v1/captures: the whole body is here. */
+static enum MHD_Result finish_capture(const struct agent *a, struct MHD_Connection *conn,
+                                      struct upload *u)
+{
+    char err[NCAP_ERRBUF_SIZE];
+    if (u->too_large)
+        return refuse_too_large(conn, u->user);
+    struct capture_spec spec;
+    if (capture_spec_parse(u->body ? u->body : "", u->len, &spec, err) < 0)
+        return refuse_capture(conn, u->user, MHD_HTTP_BAD_REQUEST, "BadRequest", err);
+
+    char client[64];
+    client_address(conn, client, sizeof(client));
+    struct capture_who who = {.user = u->user, .client = client};
+    struct capture *c;
+    const char *reason = "CaptureFailed";
+    int status = capture_start(&spec, &a->pods, &who, &c, &reason, err);
+    if (status)
+        return refuse_capture(conn, u->user, (unsigned)status, reason, err);
+
+    /* From here the response owns the capture: capture_release() runs when it is destroyed. */
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
+                                                               capture_read, c, capture_release);
+    if (!r) {
+        capture_release(c);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-pcapng");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    const struct agent *a = cls;
+    (void)version;
+    if (*con_cls) {
+        struct upload *u = *con_cls;
+        if (*upload_data_size) {
+            collect_body(u, upload_data, *upload_data_size);
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        return finish_capture(a, conn, u);
+    }
+
+    if (strcmp(url, "/v1/captures") == 0) {
+        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+            return reply_method(conn, method, url, "POST");
+        return begin_capture(a, conn, con_cls);
+    }
+    if (strcmp(url, "/healthz") == 0) {
+        if (!is_get(method))
+            return reply_method(conn, method, url, "GET");
+        return reply_text(conn, MHD_HTTP_OK, "text/plain", "ok\n");
+    }
+    if (strcmp(url, "/metrics") == 0) {
+        if (!is_get(method))
+            return reply_method(conn, method, url, "GET");
+        return handle_metrics(conn);
+    }
+    if (strcmp(url, "/v1/pods") == 0) {
+        if (!is_get(method))
+            return reply_method(conn, method, url, "GET");
+        return handle_pods(a, conn);
+    }
+    return reply_errorf(conn, MHD_HTTP_NOT_FOUND, "NotFound", "there is nothing at %s", url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    struct upload *u = *con_cls;
+    if (u) {
+        free(u->body);
+        free(u);
+        *con_cls = NULL;
+    }
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r' || msg[n - 1] == '.'))
+        msg[--n] = '\0';
+    agent_log("https: %s", msg);
+}
+
+struct MHD_Daemon *server_start(const struct agent *a, const struct sockaddr *addr,
+                                const char *cert_pem, const char *key_pem, char *err)
+{
+    unsigned flags = MHD_USE_TLS | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
+                     MHD_USE_ERROR_LOG;
+    uint16_t port;
+    if (addr->sa_family == AF_INET6) {
+        flags |= MHD_USE_IPv6;
+        port = ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+    } else {
+        port = ntohs(((const struct sockaddr_in *)addr)->sin_port);
+    }
+    /* One option and its values per line. */
+    // clang-format off
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, port, NULL, NULL, on_request, (void *)a,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, /* first, or MHD logs on its own */
+        MHD_OPTION_HTTPS_MEM_CERT, cert_pem,
+        MHD_OPTION_HTTPS_MEM_KEY, key_pem,
+        MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
+        MHD_OPTION_SOCK_ADDR, addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)SERVER_MAX_CONNECTIONS,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SERVER_IDLE_TIMEOUT,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONNECTION_MEMORY,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_END);
+    // clang-format on
+    if (!d)
+        ncap_fail(err,
+                  "cannot start the HTTPS server on port %u (address in use or not "
+                  "available, or a certificate the TLS library refuses)",
+                  port);
+    return d;
+}
+
+void server_stop(struct MHD_Daemon *d)
+{
+    MHD_stop_daemon(d);
+}
