@@ -9,13 +9,15 @@ DEPS = cmake gcc make pkg-config \
        libpcap-dev libglib2.0-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev \
        libgnutls28-dev wireshark-dev libwireshark-dev \
        tshark tcpdump python3 python3-pytest iproute2 iputils-ping curl openssl procps util-linux
+# libFuzzer harnesses (tests/fuzz) need clang's fuzzer runtime.
+FUZZ_DEPS = clang-14 libclang-rt-14-dev
 
-.PHONY: all deps build test demo install asan clean
+.PHONY: all deps build test demo install asan fuzz clean
 
 all: build
 
 deps:
-	@missing=$$(for p in $(DEPS); do \
+	@missing=$$(for p in $(DEPS) $(FUZZ_DEPS); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; \
 	  done); \
 	if [ -n "$$missing" ]; then \
@@ -42,6 +44,10 @@ asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DNETCAP_SANITIZE=ON
 	cmake --build build-asan -j$(JOBS)
 	cd build-asan && ctest --output-on-failure
+
+# Long fuzzing run of every harness (make test runs each for 10 s).
+fuzz: deps
+	bash tests/fuzz/run.sh $${FUZZ_SECONDS:-300} build-fuzz
 
 clean:
 	rm -rf $(BUILD) build-asan
