@@ -6,7 +6,7 @@ DESTDIR ?=
 
 # Exactly what building, testing and the demo use (Debian 12 package names).
 DEPS = cmake gcc make pkg-config \
-       libpcap-dev libglib2.0-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev \
+       libpcap-dev libglib2.0-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libmicrohttpd-dev \
        libgnutls28-dev wireshark-dev libwireshark-dev \
        tshark tcpdump python3 python3-pytest iproute2 iputils-ping curl openssl procps util-linux
 # libFuzzer harnesses (tests/fuzz) need clang's fuzzer runtime.

@@ -11,21 +11,30 @@
 #include <curl/curl.h>
 #include <stddef.h>
 
+#ifdef _WIN32
+/* curl.h brings in <windows.h>, whose `interface` macro (= struct) would break the field of that
+ * name in struct ncap_pod_meta (meta.h, included below). */
+#undef interface
+#endif
+
 #include "kubeconfig.h"
 #include "ncap.h"
 
 struct ncap_kube;
 
 /* From a loaded kubeconfig (after ncap_kube_exec_credential() for exec users). Token files are
- * read here. NULL with err on failure. */
+ * read here (and again for each request, as service-account tokens rotate). NULL with err on
+ * failure. A struct ncap_kube is read-only after creation: threads may share one. */
 struct ncap_kube *ncap_kube_new(const struct ncap_kubeconfig *kc, char *err);
-/* In-cluster: $KUBERNETES_SERVICE_HOST/PORT, /var/run/secrets/kubernetes.io/serviceaccount/{token,ca.crt}. */
+/* In-cluster: $KUBERNETES_SERVICE_HOST/PORT, /var/run/secrets/kubernetes.io/serviceaccount/
+ * {token,ca.crt} ($NETCAP_SA_DIR replaces that directory, for tests). */
 struct ncap_kube *ncap_kube_new_in_cluster(char *err);
 void ncap_kube_free(struct ncap_kube *k);
 const char *ncap_kube_server(const struct ncap_kube *k);
 
 /* Apply server, TLS and credentials to an easy handle whose URL is server + path (for callers
- * that drive their own transfers, e.g. streams through the pod proxy). 0, or -1 with err. */
+ * that drive their own transfers, e.g. streams through the pod proxy). No overall timeout is set.
+ * k must outlive the transfers on h. 0, or -1 with err. */
 int ncap_kube_setup_easy(struct ncap_kube *k, CURL *h, const char *path, char *err);
 
 /*
