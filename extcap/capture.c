@@ -1,22 +1,16 @@
 /*
- * capture.c - POST /v1/captures to the agent and stream the pcapng answer into the fifo.
+ * capture.c - one capture, in the mode the options choose: cluster mode (cluster.c) or direct
+ * mode, here: POST /v1/captures to one agent URL with a bearer token (API.md).
  *
- * The agent arms the capture before it sends headers (API.md), so the status tells success
- * from failure before any byte reaches Wireshark: on 200 every body chunk is written to the
- * fifo as it arrives (dumpcap copies a single pcapng pipe byte for byte); otherwise the body
- * is collected and its {"error": ...} sentence becomes ours.
+ * Both modes hand their requests to streams_run(), the one streaming path: it writes the
+ * agents' pcapng into the fifo and turns every way a stream can fail into a sentence. A direct
+ * capture is a run with one source, labelled with the agent URL.
  *
- * How a capture ends, and what the user sees:
- *   - the body ends cleanly (the agent reached a limit)        -> exit 0, silent
- *   - Wireshark sends SIGTERM, or closes the fifo (EPIPE)      -> exit 0, silent
- *   - the body breaks off or stalls (agent killed, network)    -> "the agent closed the stream..."
- *   - no answer / TLS failure / non-200                        -> one sentence naming the cause
- *
- * Transport rules: HTTPS only (a http:// URL is refused, not downgraded), TLS 1.2 or newer, the
- * agent's certificate must chain to --ca-file alone, no redirects, the bearer token is read
- * from --token-file just before use and never logged. There is no overall timeout (captures
- * run for hours); a dead peer is found by the connect timeout, TCP keepalive, and a stall
- * timeout that the agent's periodic statistics blocks (about one a second) never trip.
+ * Direct-mode transport rules: HTTPS only (a http:// URL is refused, not downgraded), TLS 1.2 or
+ * newer, the agent's certificate must chain to --ca-file alone, no redirects, the bearer token
+ * is read from --token-file just before use and never logged. There is no overall timeout
+ * (captures run for hours); a dead peer is found by the connect timeout, TCP keepalive, and
+ * streams_run()'s stall timeout that the agent's periodic statistics blocks never trip.
  */
 #include "capture.h"
 
@@ -27,38 +21,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "debuglog.h"
 #include "ncap.h"
+#include "streams.h"
 
 #define CAPTURE_CONNECT_TIMEOUT_S 5L
 #define CAPTURE_KEEPALIVE_IDLE_S 30L
 #define CAPTURE_KEEPALIVE_INTERVAL_S 15L
-#define CAPTURE_STALL_S 30L
-#define CAPTURE_ERROR_BODY_MAX (64 * 1024)
 #define CAPTURE_TOKEN_MAX 8192
 
-struct stream {
-    CURL *curl;
-    struct platform_fifo *fifo;
-    long status; /* 0 until the first body byte */
-    unsigned long long bytes;
-    enum platform_io fifo_result;
-    char fifo_err[NCAP_ERRBUF_SIZE];
-    char *error_body; /* a non-200 body, capped at CAPTURE_ERROR_BODY_MAX */
-    size_t error_len;
-};
-
-/* Copies s into out (size NCAP_ERRBUF_SIZE), turning control characters into spaces so that
- * the error stays on one line of stderr. */
-static void one_line(char *out, const char *s)
+/* Direct mode knows no kubeconfig context: the namespace is the user's, else "default". */
+static const char *direct_namespace(const struct options *o)
 {
-    size_t i = 0;
+    const char *ns = options_namespace(o);
 
-    for (; s[i] && i < NCAP_ERRBUF_SIZE - 1; i++)
-        out[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? ' ' : s[i];
-    while (i > 0 && out[i - 1] == ' ')
-        i--;
-    out[i] = '\0';
+    return ns ? ns : OPTIONS_FALLBACK_NAMESPACE;
 }
 
 static int has_prefix_nocase(const char *s, const char *prefix)
@@ -202,8 +180,8 @@ static char *request_body(const struct options *o, char *err)
 
     if (!ok)
         cJSON_Delete(target);
-    ok = ok && cJSON_AddStringToObject(target, "namespace", o->pod_namespace) &&
-         cJSON_AddStringToObject(target, "pod", o->pod_name) &&
+    ok = ok && cJSON_AddStringToObject(target, "namespace", direct_namespace(o)) &&
+         cJSON_AddStringToObject(target, "pod", options_pod(o)) &&
          cJSON_AddStringToObject(target, "interface", o->pod_interface) &&
          (!o->capture_filter || cJSON_AddStringToObject(root, "filter", o->capture_filter)) &&
          cJSON_AddNumberToObject(limits, "packets", (double)o->max_packets) &&
@@ -214,148 +192,6 @@ static char *request_body(const struct options *o, char *err)
     if (!body)
         ncap_fail(err, "out of memory");
     return body;
-}
-
-static size_t collect_error_body(struct stream *s, const char *data, size_t len)
-{
-    size_t room = CAPTURE_ERROR_BODY_MAX - s->error_len;
-    char *grown;
-
-    if (len > room)
-        len = room;
-    grown = realloc(s->error_body, s->error_len + len + 1);
-    if (!grown)
-        return 0;
-    s->error_body = grown;
-    memcpy(s->error_body + s->error_len, data, len);
-    s->error_len += len;
-    s->error_body[s->error_len] = '\0';
-    /* A short count makes curl stop: more than the cap is not an error sentence. */
-    return len;
-}
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
-{
-    struct stream *s = userp;
-    size_t len = size * nmemb;
-
-    if (s->status == 0) {
-        curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &s->status);
-        debuglog(DEBUGLOG_INFO, "agent answered HTTP %ld", s->status);
-    }
-    if (s->status != 200)
-        return collect_error_body(s, data, len);
-
-    s->fifo_result = platform_fifo_write(s->fifo, data, len, s->fifo_err);
-    if (s->fifo_result != PLATFORM_IO_OK)
-        return 0;
-    s->bytes += len;
-    debuglog(DEBUGLOG_NOISY, "wrote %lu bytes to the fifo", (unsigned long)len);
-    return len;
-}
-
-static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                       curl_off_t ulnow)
-{
-    (void)userp;
-    (void)dltotal;
-    (void)dlnow;
-    (void)ultotal;
-    (void)ulnow;
-    return platform_stop_requested() ? 1 : 0;
-}
-
-/* The sentence for a non-200 answer. */
-static int refusal(const struct stream *s, char *err)
-{
-    cJSON *json = s->error_body ? cJSON_ParseWithLength(s->error_body, s->error_len) : NULL;
-    const cJSON *error = cJSON_GetObjectItemCaseSensitive(json, "error");
-    char sentence[NCAP_ERRBUF_SIZE];
-
-    if (!cJSON_IsString(error) || error->valuestring[0] == '\0') {
-        cJSON_Delete(json);
-        return ncap_fail(err, "agent answered HTTP %ld", s->status);
-    }
-    one_line(sentence, error->valuestring);
-    cJSON_Delete(json);
-    debuglog(DEBUGLOG_INFO, "agent error: %s", sentence);
-    if (s->status >= 400 && s->status < 500)
-        return ncap_fail(err, "agent refused the capture: %s", sentence);
-    if (s->status >= 500)
-        return ncap_fail(err, "agent failed to capture: %s", sentence);
-    return ncap_fail(err, "agent answered HTTP %ld: %s", s->status, sentence);
-}
-
-/* The sentence for a transfer that failed before any answer. */
-static int unreachable(CURL *curl, const char *agent_url, CURLcode rc, const char *errbuf,
-                       char *err)
-{
-    char detail[NCAP_ERRBUF_SIZE];
-    curl_off_t tls_done = 0;
-    long os_errno = 0;
-
-    curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
-    curl_easy_getinfo(curl, CURLINFO_APPCONNECT_TIME_T, &tls_done);
-    one_line(detail, errbuf[0] ? errbuf : curl_easy_strerror(rc));
-    if (rc == CURLE_OPERATION_TIMEDOUT && tls_done > 0)
-        return ncap_fail(err, "agent %s accepted the connection but did not answer for %ld seconds",
-                         agent_url, CAPTURE_STALL_S);
-    switch (rc) {
-    case CURLE_COULDNT_CONNECT:
-        if (os_errno != 0)
-            return ncap_fail(err, "cannot reach agent %s: %s", agent_url,
-                             platform_socket_error_text(os_errno));
-        return ncap_fail(err, "cannot reach agent %s: %s", agent_url, detail);
-    case CURLE_OPERATION_TIMEDOUT:
-        return ncap_fail(err, "cannot reach agent %s: no TLS connection within %ld seconds",
-                         agent_url, CAPTURE_CONNECT_TIMEOUT_S);
-    case CURLE_COULDNT_RESOLVE_HOST:
-        return ncap_fail(err, "cannot reach agent %s: %s", agent_url, detail);
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-        return ncap_fail(err, "TLS verification of %s failed: %s", agent_url, detail);
-    case CURLE_SSL_CONNECT_ERROR:
-        return ncap_fail(err, "TLS handshake with %s failed: %s", agent_url, detail);
-    default:
-        return ncap_fail(err, "request to %s failed: %s", agent_url, detail);
-    }
-}
-
-static int stream_result(const struct options *o, struct stream *s, CURLcode rc, const char *errbuf,
-                         char *err)
-{
-    char detail[NCAP_ERRBUF_SIZE];
-
-    if (platform_stop_requested() || s->fifo_result == PLATFORM_IO_STOPPED) {
-        debuglog(DEBUGLOG_INFO, "stopped on request after %llu bytes", s->bytes);
-        return 0;
-    }
-    if (s->fifo_result == PLATFORM_IO_CLOSED) {
-        debuglog(DEBUGLOG_INFO, "the fifo reader went away after %llu bytes", s->bytes);
-        return 0;
-    }
-    if (s->fifo_result == PLATFORM_IO_ERROR)
-        return ncap_fail(err, "%s", s->fifo_err);
-
-    if (s->status == 0)
-        curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &s->status);
-    if (s->status == 200) {
-        if (rc == CURLE_OK) {
-            debuglog(DEBUGLOG_INFO, "the agent ended the stream after %llu bytes", s->bytes);
-            return 0;
-        }
-        if (rc == CURLE_OPERATION_TIMEDOUT)
-            return ncap_fail(err, "the agent stream stalled: no data for %ld seconds",
-                             CAPTURE_STALL_S);
-        one_line(detail, errbuf[0] ? errbuf : curl_easy_strerror(rc));
-        return ncap_fail(err, "the agent closed the stream early: %s", detail);
-    }
-    if (s->status != 0)
-        return refusal(s, err);
-
-    return unreachable(s->curl, o->agent_url, rc, errbuf, err);
 }
 
 static int add_header(struct curl_slist **list, const char *line)
@@ -369,8 +205,7 @@ static int add_header(struct curl_slist **list, const char *line)
 }
 
 static CURLcode set_options(CURL *curl, const char *url, const char *body,
-                            struct curl_slist *headers, const struct options *o, struct stream *s,
-                            char *errbuf)
+                            struct curl_slist *headers, const struct options *o)
 {
     CURLcode rc = CURLE_OK;
 
@@ -379,7 +214,6 @@ static CURLcode set_options(CURL *curl, const char *url, const char *body,
         if (rc == CURLE_OK)                                                                        \
             rc = curl_easy_setopt(curl, opt, val);                                                 \
     } while (0)
-    SET(CURLOPT_ERRORBUFFER, errbuf);
     SET(CURLOPT_URL, url);
 #if LIBCURL_VERSION_NUM >= 0x075500
     SET(CURLOPT_PROTOCOLS_STR, "https");
@@ -400,20 +234,14 @@ static CURLcode set_options(CURL *curl, const char *url, const char *body,
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_TCP_KEEPIDLE, CAPTURE_KEEPALIVE_IDLE_S);
     SET(CURLOPT_TCP_KEEPINTVL, CAPTURE_KEEPALIVE_INTERVAL_S);
-    SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
-    SET(CURLOPT_LOW_SPEED_TIME, CAPTURE_STALL_S);
-    SET(CURLOPT_WRITEFUNCTION, on_body);
-    SET(CURLOPT_WRITEDATA, s);
-    SET(CURLOPT_NOPROGRESS, 0L);
-    SET(CURLOPT_XFERINFOFUNCTION, on_progress);
 #undef SET
     return rc;
 }
 
-int capture_run(const struct options *o, struct platform_fifo *fifo, char *err)
+static int direct_capture(const struct options *o, struct platform_fifo *fifo, char *err)
 {
-    char errbuf[CURL_ERROR_SIZE] = "";
-    struct stream s = {.fifo = fifo, .fifo_result = PLATFORM_IO_OK};
+    struct stream_source source = {.label = o->agent_url};
+    struct stream_result result;
     struct curl_slist *headers = NULL;
     char *url = NULL, *body = NULL, *auth = NULL;
     int ret = -1;
@@ -423,18 +251,14 @@ int capture_run(const struct options *o, struct platform_fifo *fifo, char *err)
         check_readable("CA file", o->ca_file, err) < 0 || !(body = request_body(o, err)) ||
         !(auth = authorization_header(o->token_file, err)))
         goto out;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        ncap_fail(err, "cannot initialise libcurl");
-        goto out;
-    }
-    s.curl = curl_easy_init();
-    if (!s.curl || add_header(&headers, "Content-Type: application/json") < 0 ||
+    source.easy = curl_easy_init();
+    if (!source.easy || add_header(&headers, "Content-Type: application/json") < 0 ||
         add_header(&headers, "Accept: application/x-pcapng, application/json") < 0 ||
         add_header(&headers, "Expect:") < 0 || add_header(&headers, auth) < 0) {
         ncap_fail(err, "cannot initialise libcurl");
         goto cleanup;
     }
-    rc = set_options(s.curl, url, body, headers, o, &s, errbuf);
+    rc = set_options(source.easy, url, body, headers, o);
     if (rc != CURLE_OK) {
         ncap_fail(err, "this libcurl lacks a feature netcap needs: %s", curl_easy_strerror(rc));
         goto cleanup;
@@ -442,21 +266,33 @@ int capture_run(const struct options *o, struct platform_fifo *fifo, char *err)
 
     debuglog(DEBUGLOG_INFO, "POST %s (CA %s, token from %s)", url, o->ca_file, o->token_file);
     debuglog(DEBUGLOG_DEBUG, "request %s", body);
-    rc = curl_easy_perform(s.curl);
-    debuglog(DEBUGLOG_DEBUG, "transfer ended: %s (%s)", curl_easy_strerror(rc), errbuf);
-    ret = stream_result(o, &s, rc, errbuf, err);
+    ret = streams_run(&source, 1, fifo, &result, err);
 
 cleanup:
     /* curl_slist_free_all() frees the copy of the Authorization line without wiping it. */
     for (struct curl_slist *h = headers; h; h = h->next)
         memset(h->data, 0, strlen(h->data));
     curl_slist_free_all(headers);
-    curl_easy_cleanup(s.curl);
-    curl_global_cleanup();
+    curl_easy_cleanup(source.easy);
 out:
-    free(s.error_body);
     wipe_free(auth);
     free(body);
     free(url);
+    return ret;
+}
+
+int capture_run(const struct options *o, struct platform_fifo *fifo, char *err, char *warning,
+                size_t warning_size)
+{
+    int ret;
+
+    warning[0] = '\0';
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return ncap_fail(err, "cannot initialise libcurl");
+    if (options_direct_mode(o))
+        ret = direct_capture(o, fifo, err);
+    else
+        ret = cluster_capture(o, fifo, err, warning, warning_size);
+    curl_global_cleanup();
     return ret;
 }

@@ -7,11 +7,19 @@
  * arg cannot be set from tshark, and args end up in preference files): only the paths of the
  * files that hold them. The defaults printed here are OPTIONS_DEFAULT_*, the same ones
  * options.c recognises when tshark passes them back.
+ *
+ * The pickers (options.c explains the scheme): Namespace and Pod are free-text fields, each
+ * followed by a {reload=true} selector that Wireshark's reload button fills from the cluster
+ * (pickers.c). Offline the selectors hold one empty entry, so that nothing is passed until the
+ * user picks. The context selector is filled from the local kubeconfig right here.
  */
 #include "config.h"
 
+#include <stdlib.h>
+#include <string.h>
+
+#include "kubeconfig.h"
 #include "ncap.h"
-#include "options.h"
 
 void config_print_interfaces(FILE *out)
 {
@@ -25,47 +33,167 @@ void config_print_dlts(FILE *out)
     fprintf(out, "dlt {number=%d}{name=EN10MB}{display=Ethernet}\n", NCAP_LINKTYPE_ETHERNET);
 }
 
-void config_print_args(FILE *out)
+static int sentence_safe(const char *s)
 {
-    fputs("arg {number=0}{call=--agent-url}{display=Agent URL}{type=string}"
-          "{placeholder=https://127.0.0.1:9443}"
-          "{tooltip=HTTPS URL of the netcap-agent on the pod's node (or NETCAP_AGENT_URL)}"
-          "{group=Cluster}\n"
-          "arg {number=1}{call=--ca-file}{display=CA certificate file}{type=fileselect}"
-          "{mustexist=true}"
-          "{tooltip=PEM file with the CA that signed the agent's certificate (or NETCAP_CA_FILE)}"
-          "{group=Cluster}\n"
-          "arg {number=2}{call=--token-file}{display=Token file}{type=fileselect}"
-          "{mustexist=true}"
-          "{tooltip=File whose first line is your bearer token for the agent "
-          "(or NETCAP_TOKEN_FILE)}"
-          "{group=Cluster}\n"
-          "arg {number=3}{call=--namespace}{display=Namespace}{type=string}"
-          "{default=" OPTIONS_DEFAULT_NAMESPACE "}"
-          "{tooltip=Namespace of the pod to capture (or NETCAP_NAMESPACE)}"
-          "{group=Target}\n"
-          "arg {number=4}{call=--pod}{display=Pod}{type=string}"
-          "{tooltip=Name of the pod to capture (or NETCAP_POD)}"
-          "{group=Target}\n"
-          "arg {number=5}{call=--interface}{display=Interface}{type=string}"
-          "{default=" OPTIONS_DEFAULT_POD_INTERFACE "}"
-          "{tooltip=Network interface inside the pod (or NETCAP_INTERFACE)}"
-          "{group=Target}\n"
-          "arg {number=6}{call=--max-packets}{display=Packet limit}{type=unsigned}"
-          "{default=" OPTIONS_DEFAULT_MAX_PACKETS "}"
-          "{tooltip=Stop after this many packets; 0 means no limit (or NETCAP_MAX_PACKETS)}"
-          "{group=Filter & limits}\n"
-          "arg {number=7}{call=--max-seconds}{display=Time limit (seconds)}{type=unsigned}"
-          "{default=" OPTIONS_DEFAULT_MAX_SECONDS "}"
-          "{tooltip=Stop after this many seconds; 0 means no limit (or NETCAP_MAX_SECONDS)}"
-          "{group=Filter & limits}\n"
-          "arg {number=8}{call=--log-level}{display=Set the log level}{type=selector}"
-          "{tooltip=Set the log level}{required=false}{group=Debug}\n"
-          "value {arg=8}{value=message}{display=Message}{default=true}\n"
-          "value {arg=8}{value=info}{display=Info}\n"
-          "value {arg=8}{value=debug}{display=Debug}\n"
-          "value {arg=8}{value=noisy}{display=Noisy}\n"
-          "arg {number=9}{call=--log-file}{display=Use a file for logging}{type=fileselect}"
-          "{tooltip=Set a file where log messages are written}{required=false}{group=Debug}\n",
-          out);
+    for (; *s; s++) {
+        if (*s == '{' || *s == '}' || (unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+int config_print_value(FILE *out, enum config_arg arg, const char *value, const char *display,
+                       int is_default)
+{
+    if (!sentence_safe(value))
+        return -1;
+    fprintf(out, "value {arg=%d}{value=%s}{display=", (int)arg, value);
+    for (const char *p = display; *p; p++) {
+        char c = *p;
+        if (c == '{')
+            c = '(';
+        else if (c == '}')
+            c = ')';
+        else if ((unsigned char)c < 0x20 || c == 0x7f)
+            c = ' ';
+        fputc(c, out);
+    }
+    fprintf(out, "}%s\n", is_default ? "{default=true}" : "");
+    return 0;
+}
+
+void config_print_contexts(FILE *out, const struct options *o)
+{
+    char err[NCAP_ERRBUF_SIZE];
+    char **names = NULL, *current = NULL;
+    size_t n = 0;
+
+    if (ncap_kubeconfig_contexts(o->kubeconfig, &names, &n, &current, err) < 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        int is_current = current && strcmp(names[i], current) == 0;
+        char display[NCAP_ERRBUF_SIZE];
+
+        snprintf(display, sizeof(display), is_current ? "%s (current)" : "%s", names[i]);
+        config_print_value(out, CONFIG_ARG_CONTEXT, names[i], display, is_current);
+    }
+    ncap_strv_free(names, n);
+    free(current);
+}
+
+void config_print_args(FILE *out, const struct options *o)
+{
+    fprintf(out,
+            "arg {number=%d}{call=--kubeconfig}{display=Kubeconfig}{type=fileselect}"
+            "{placeholder=$KUBECONFIG, else ~/.kube/config}"
+            "{tooltip=Kubeconfig file(s) to reach the cluster with, ':'-separated like "
+            "KUBECONFIG (or NETCAP_KUBECONFIG)}"
+            "{group=Cluster}\n",
+            CONFIG_ARG_KUBECONFIG);
+    fprintf(out,
+            "arg {number=%d}{call=--context}{display=Context}{type=selector}{reload=true}"
+            "{tooltip=Kubeconfig context; its current context when none is chosen "
+            "(or NETCAP_CONTEXT)}"
+            "{required=false}{group=Cluster}\n",
+            CONFIG_ARG_CONTEXT);
+    config_print_contexts(out, o);
+    fprintf(out,
+            "arg {number=%d}{call=--agent-namespace}{display=Agent namespace}{type=string}"
+            "{default=" OPTIONS_DEFAULT_AGENT_NAMESPACE "}"
+            "{tooltip=Namespace where the netcap agents run (or NETCAP_AGENT_NAMESPACE)}"
+            "{group=Cluster}\n",
+            CONFIG_ARG_AGENT_NAMESPACE);
+    fprintf(out,
+            "arg {number=%d}{call=--agent-selector}{display=Agent label selector}{type=string}"
+            "{default=" OPTIONS_DEFAULT_AGENT_SELECTOR "}"
+            "{tooltip=Label selector of the netcap agent pods (or NETCAP_AGENT_SELECTOR)}"
+            "{group=Cluster}\n",
+            CONFIG_ARG_AGENT_SELECTOR);
+    fprintf(out,
+            "arg {number=%d}{call=--agent-url}{display=Agent URL (direct mode)}{type=string}"
+            "{placeholder=https://127.0.0.1:9443}"
+            "{tooltip=Talk to this one netcap-agent instead of going through the cluster; "
+            "then the kubeconfig is not used (or NETCAP_AGENT_URL)}"
+            "{group=Cluster}\n",
+            CONFIG_ARG_AGENT_URL);
+    fprintf(out,
+            "arg {number=%d}{call=--ca-file}{display=CA certificate file (direct mode)}"
+            "{type=fileselect}{mustexist=true}"
+            "{tooltip=PEM file with the CA that signed the agent's certificate "
+            "(or NETCAP_CA_FILE)}"
+            "{group=Cluster}\n",
+            CONFIG_ARG_CA_FILE);
+    fprintf(out,
+            "arg {number=%d}{call=--token-file}{display=Token file (direct mode)}"
+            "{type=fileselect}{mustexist=true}"
+            "{tooltip=File whose first line is your bearer token for the agent "
+            "(or NETCAP_TOKEN_FILE)}"
+            "{group=Cluster}\n",
+            CONFIG_ARG_TOKEN_FILE);
+    fprintf(out,
+            "arg {number=%d}{call=--namespace}{display=Namespace}{type=string}"
+            "{placeholder=the context's namespace}"
+            "{tooltip=Namespace of the pods to capture; wins over the list below "
+            "(or NETCAP_NAMESPACE)}"
+            "{group=Target}\n",
+            CONFIG_ARG_NAMESPACE);
+    fprintf(out,
+            "arg {number=%d}{call=--namespace-pick}{display=Namespace from the cluster}"
+            "{type=selector}{reload=true}"
+            "{tooltip=Press reload to list the cluster's namespaces; used when the Namespace "
+            "field is empty}"
+            "{required=false}{group=Target}\n",
+            CONFIG_ARG_NAMESPACE_PICK);
+    config_print_value(out, CONFIG_ARG_NAMESPACE_PICK, "",
+                       "(the context's namespace; reload to list)", 1);
+    fprintf(out,
+            "arg {number=%d}{call=--pod}{display=Pod}{type=string}"
+            "{tooltip=Name of the pod to capture; wins over the list below (or NETCAP_POD)}"
+            "{group=Target}\n",
+            CONFIG_ARG_POD);
+    fprintf(out,
+            "arg {number=%d}{call=--pod-pick}{display=Pod from the cluster}{type=selector}"
+            "{reload=true}"
+            "{tooltip=Press reload to list the pods of the namespace; used when the Pod field "
+            "is empty}"
+            "{required=false}{group=Target}\n",
+            CONFIG_ARG_POD_PICK);
+    config_print_value(out, CONFIG_ARG_POD_PICK, "", "(none; reload to list)", 1);
+    fprintf(out,
+            "arg {number=%d}{call=--selector}{display=Label selector}{type=string}"
+            "{placeholder=app=frontend}"
+            "{tooltip=Capture every running pod of the namespace that matches, instead of one "
+            "pod (or NETCAP_SELECTOR)}"
+            "{group=Target}\n",
+            CONFIG_ARG_SELECTOR);
+    fprintf(out,
+            "arg {number=%d}{call=--interface}{display=Interface}{type=string}"
+            "{default=" OPTIONS_DEFAULT_POD_INTERFACE "}"
+            "{tooltip=Network interface inside the pod (or NETCAP_INTERFACE)}"
+            "{group=Target}\n",
+            CONFIG_ARG_INTERFACE);
+    fprintf(out,
+            "arg {number=%d}{call=--max-packets}{display=Packet limit}{type=unsigned}"
+            "{default=" OPTIONS_DEFAULT_MAX_PACKETS "}"
+            "{tooltip=Stop after this many packets; 0 means no limit (or NETCAP_MAX_PACKETS)}"
+            "{group=Filter & limits}\n",
+            CONFIG_ARG_MAX_PACKETS);
+    fprintf(out,
+            "arg {number=%d}{call=--max-seconds}{display=Time limit (seconds)}{type=unsigned}"
+            "{default=" OPTIONS_DEFAULT_MAX_SECONDS "}"
+            "{tooltip=Stop after this many seconds; 0 means no limit (or NETCAP_MAX_SECONDS)}"
+            "{group=Filter & limits}\n",
+            CONFIG_ARG_MAX_SECONDS);
+    fprintf(out,
+            "arg {number=%d}{call=--log-level}{display=Set the log level}{type=selector}"
+            "{tooltip=Set the log level}{required=false}{group=Debug}\n",
+            CONFIG_ARG_LOG_LEVEL);
+    config_print_value(out, CONFIG_ARG_LOG_LEVEL, "message", "Message", 1);
+    config_print_value(out, CONFIG_ARG_LOG_LEVEL, "info", "Info", 0);
+    config_print_value(out, CONFIG_ARG_LOG_LEVEL, "debug", "Debug", 0);
+    config_print_value(out, CONFIG_ARG_LOG_LEVEL, "noisy", "Noisy", 0);
+    fprintf(out,
+            "arg {number=%d}{call=--log-file}{display=Use a file for logging}{type=fileselect}"
+            "{tooltip=Set a file where log messages are written}{required=false}{group=Debug}\n",
+            CONFIG_ARG_LOG_FILE);
 }

@@ -19,11 +19,19 @@
 #include "filter.h"
 #include "ncap.h"
 #include "options.h"
+#include "pickers.h"
 #include "platform.h"
 
+/* Wireshark shows the first 1024 bytes of a capture's stderr. */
+#define MAIN_WARNING_SIZE 1000
+
+/* One line, whatever the sentence holds (an API server's message may span lines). */
 static int report(const char *sentence)
 {
-    fprintf(stderr, "netcap-extcap: %s\n", sentence);
+    fputs("netcap-extcap: ", stderr);
+    for (const char *p = sentence; *p; p++)
+        fputc((unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p, stderr);
+    fputc('\n', stderr);
     return 1;
 }
 
@@ -82,9 +90,11 @@ static int verb_config(const struct options *o)
 
     if (check_interface(o, err) < 0)
         return report(err);
-    /* A reload asks for the values of one {reload=true} selector; there is none yet. */
-    if (!o->reload_option)
-        config_print_args(stdout);
+    /* A reload asks for the values of one {reload=true} selector. */
+    if (o->reload_option)
+        pickers_reload(stdout, o);
+    else
+        config_print_args(stdout, o);
     return 0;
 }
 
@@ -102,7 +112,7 @@ static int verb_filter(const struct options *o)
  * is open. */
 static int verb_capture(const struct options *o, const char *parse_err, int argc, char **argv)
 {
-    char err[NCAP_ERRBUF_SIZE];
+    char err[NCAP_ERRBUF_SIZE], warning[MAIN_WARNING_SIZE] = "";
     struct platform_fifo *fifo = NULL;
     int failed;
 
@@ -127,14 +137,17 @@ static int verb_capture(const struct options *o, const char *parse_err, int argc
     if (!failed) {
         for (int i = 0; i < argc; i++)
             debuglog(DEBUGLOG_DEBUG, "argv[%d] = %s", i, argv[i]);
-        debuglog(DEBUGLOG_INFO, "capture %s/%s/%s, filter \"%s\", limits %lu packets %lu seconds",
-                 o->pod_namespace, o->pod_name, o->pod_interface,
+        debuglog(DEBUGLOG_INFO, "%s mode, filter \"%s\", limits %lu packets %lu seconds",
+                 options_direct_mode(o) ? "direct" : "cluster",
                  o->capture_filter ? o->capture_filter : "", o->max_packets, o->max_seconds);
-        failed = capture_run(o, fifo, err) < 0;
+        failed = capture_run(o, fifo, err, warning, sizeof(warning)) < 0;
     }
     if (failed) {
         debuglog(DEBUGLOG_MESSAGE, "%s", err);
         report(err);
+    } else if (warning[0]) {
+        debuglog(DEBUGLOG_MESSAGE, "%s", warning);
+        report(warning);
     }
     debuglog_close();
     platform_fifo_close(fifo);

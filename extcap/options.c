@@ -8,10 +8,18 @@
  * Where a value comes from. Every option --foo-bar of the user's can also be set as
  * NETCAP_FOO_BAR. The command line wins, with one exception: tshark (and Wireshark with an
  * empty options dialog) passes every string/unsigned arg that --extcap-config gives a default,
- * e.g. "--namespace default --max-packets 0", whether or not the user chose it. A command-line
+ * e.g. "--interface eth0 --max-packets 0", whether or not the user chose it. A command-line
  * value equal to the advertised default therefore carries no intent, and a non-empty
  * environment value replaces it. An empty value counts as not given. Options without an
- * advertised default (pod, agent URL, files, filter, log level) simply prefer the command line.
+ * advertised default (pod, namespace, kubeconfig, agent URL, files, filter, log level) simply
+ * prefer the command line.
+ *
+ * Pickers. Wireshark 4.0 has no editable selector, so each list filled from the cluster
+ * ({reload=true}) comes with a free-text twin: --namespace / --namespace-pick and
+ * --pod / --pod-pick. The typed value wins; the picked one is used when nothing is typed; with
+ * neither, the namespace is the kubeconfig context's (else "default") and a capture needs a
+ * label selector (--selector) instead of a pod. A pod (typed or picked) and a selector together
+ * are refused rather than one silently ignored.
  */
 #include "options.h"
 
@@ -38,11 +46,18 @@ enum opt_id {
     OPT_CONTROL_IN,
     OPT_CONTROL_OUT,
     OPT_CAPTURE_FILTER,
+    OPT_KUBECONFIG,
+    OPT_CONTEXT,
+    OPT_AGENT_NAMESPACE,
+    OPT_AGENT_SELECTOR,
     OPT_AGENT_URL,
     OPT_CA_FILE,
     OPT_TOKEN_FILE,
     OPT_NAMESPACE,
+    OPT_NAMESPACE_PICK,
     OPT_POD,
+    OPT_POD_PICK,
+    OPT_SELECTOR,
     OPT_INTERFACE,
     OPT_MAX_PACKETS,
     OPT_MAX_SECONDS,
@@ -72,11 +87,20 @@ static const struct opt_def defs[OPT_COUNT] = {
     [OPT_CONTROL_IN] = {"extcap-control-in", 1, NULL, NULL},
     [OPT_CONTROL_OUT] = {"extcap-control-out", 1, NULL, NULL},
     [OPT_CAPTURE_FILTER] = {"extcap-capture-filter", 1, "NETCAP_EXTCAP_CAPTURE_FILTER", NULL},
+    [OPT_KUBECONFIG] = {"kubeconfig", 1, "NETCAP_KUBECONFIG", NULL},
+    [OPT_CONTEXT] = {"context", 1, "NETCAP_CONTEXT", NULL},
+    [OPT_AGENT_NAMESPACE] = {"agent-namespace", 1, "NETCAP_AGENT_NAMESPACE",
+                             OPTIONS_DEFAULT_AGENT_NAMESPACE},
+    [OPT_AGENT_SELECTOR] = {"agent-selector", 1, "NETCAP_AGENT_SELECTOR",
+                            OPTIONS_DEFAULT_AGENT_SELECTOR},
     [OPT_AGENT_URL] = {"agent-url", 1, "NETCAP_AGENT_URL", NULL},
     [OPT_CA_FILE] = {"ca-file", 1, "NETCAP_CA_FILE", NULL},
     [OPT_TOKEN_FILE] = {"token-file", 1, "NETCAP_TOKEN_FILE", NULL},
-    [OPT_NAMESPACE] = {"namespace", 1, "NETCAP_NAMESPACE", OPTIONS_DEFAULT_NAMESPACE},
+    [OPT_NAMESPACE] = {"namespace", 1, "NETCAP_NAMESPACE", NULL},
+    [OPT_NAMESPACE_PICK] = {"namespace-pick", 1, "NETCAP_NAMESPACE_PICK", NULL},
     [OPT_POD] = {"pod", 1, "NETCAP_POD", NULL},
+    [OPT_POD_PICK] = {"pod-pick", 1, "NETCAP_POD_PICK", NULL},
+    [OPT_SELECTOR] = {"selector", 1, "NETCAP_SELECTOR", NULL},
     [OPT_INTERFACE] = {"interface", 1, "NETCAP_INTERFACE", OPTIONS_DEFAULT_POD_INTERFACE},
     [OPT_MAX_PACKETS] = {"max-packets", 1, "NETCAP_MAX_PACKETS", OPTIONS_DEFAULT_MAX_PACKETS},
     [OPT_MAX_SECONDS] = {"max-seconds", 1, "NETCAP_MAX_SECONDS", OPTIONS_DEFAULT_MAX_SECONDS},
@@ -242,11 +266,18 @@ int options_parse(struct options *o, int argc, char **argv, char *err)
     o->control_in = src[OPT_CONTROL_IN].value;
     o->control_out = src[OPT_CONTROL_OUT].value;
     o->capture_filter = src[OPT_CAPTURE_FILTER].value;
+    o->kubeconfig = src[OPT_KUBECONFIG].value;
+    o->context = src[OPT_CONTEXT].value;
+    o->agent_namespace = src[OPT_AGENT_NAMESPACE].value;
+    o->agent_selector = src[OPT_AGENT_SELECTOR].value;
     o->agent_url = src[OPT_AGENT_URL].value;
     o->ca_file = src[OPT_CA_FILE].value;
     o->token_file = src[OPT_TOKEN_FILE].value;
     o->pod_namespace = src[OPT_NAMESPACE].value;
+    o->namespace_pick = src[OPT_NAMESPACE_PICK].value;
     o->pod_name = src[OPT_POD].value;
+    o->pod_pick = src[OPT_POD_PICK].value;
+    o->label_selector = src[OPT_SELECTOR].value;
     o->pod_interface = src[OPT_INTERFACE].value;
     o->log_file = src[OPT_LOG_FILE].value;
     o->log_level = DEBUGLOG_MESSAGE;
@@ -266,12 +297,42 @@ int options_parse(struct options *o, int argc, char **argv, char *err)
     return 0;
 }
 
+int options_direct_mode(const struct options *o)
+{
+    return o->agent_url != NULL;
+}
+
+const char *options_namespace(const struct options *o)
+{
+    return o->pod_namespace ? o->pod_namespace : o->namespace_pick;
+}
+
+const char *options_pod(const struct options *o)
+{
+    return o->pod_name ? o->pod_name : o->pod_pick;
+}
+
 int options_check_capture(const struct options *o, char *err)
 {
-    if (!o->pod_name)
+    const char *pod = options_pod(o);
+    const char *pod_flag = o->pod_name ? "--pod" : "--pod-pick";
+
+    if (pod && o->label_selector)
+        return ncap_fail(err,
+                         "both a pod (%s %s) and a label selector (--selector %s) given: "
+                         "choose one",
+                         pod_flag, pod, o->label_selector);
+    if (!options_direct_mode(o)) {
+        if (!pod && !o->label_selector)
+            return ncap_fail(err, "no pod given: set --pod or a label selector --selector "
+                                  "(or NETCAP_POD, NETCAP_SELECTOR)");
+        return 0;
+    }
+    if (o->label_selector)
+        return ncap_fail(err, "a label selector needs the cluster: direct mode (--agent-url) "
+                              "captures one pod by name, so set --pod instead");
+    if (!pod)
         return ncap_fail(err, "no pod given: set --pod (or NETCAP_POD)");
-    if (!o->agent_url)
-        return ncap_fail(err, "no agent URL given: set --agent-url (or NETCAP_AGENT_URL)");
     if (!o->ca_file)
         return ncap_fail(err, "no CA file given: set --ca-file (or NETCAP_CA_FILE) to the PEM "
                               "file that signed the agent's certificate");
@@ -289,15 +350,30 @@ void options_print_usage(void)
            "  netcap-extcap --extcap-interface " OPTIONS_INTERFACE_NAME " --extcap-dlts\n"
            "  netcap-extcap --extcap-interface " OPTIONS_INTERFACE_NAME " --extcap-config\n"
            "  netcap-extcap --extcap-interface " OPTIONS_INTERFACE_NAME
+           " --extcap-config --extcap-reload-option context|namespace-pick|pod-pick [options]\n"
+           "  netcap-extcap --extcap-interface " OPTIONS_INTERFACE_NAME
            " --capture --fifo PATH [options]\n"
            "\n"
+           "Cluster mode (the default) reaches the pods' nodes through the Kubernetes API with\n"
+           "your kubeconfig; direct mode (--agent-url) talks to one agent.\n"
+           "\n"
            "Options (each can also be set as NETCAP_<NAME>, e.g. NETCAP_AGENT_URL):\n"
-           "  --agent-url URL            https:// URL of a netcap-agent\n"
-           "  --ca-file FILE             PEM CA certificate(s) the agent's certificate chains to\n"
-           "  --token-file FILE          file whose first line is the bearer token\n"
-           "  --namespace NAME           the pod's namespace (default " OPTIONS_DEFAULT_NAMESPACE
-           ")\n"
+           "  --kubeconfig PATHS         kubeconfig file(s), ':'-separated "
+           "(default $KUBECONFIG, else ~/.kube/config)\n"
+           "  --context NAME             kubeconfig context (default the current context)\n"
+           "  --agent-namespace NAME     namespace of the netcap agents "
+           "(default " OPTIONS_DEFAULT_AGENT_NAMESPACE ")\n"
+           "  --agent-selector SELECTOR  label selector of the agent pods\n"
+           "                             (default " OPTIONS_DEFAULT_AGENT_SELECTOR ")\n"
+           "  --agent-url URL            direct mode: https:// URL of one netcap-agent\n"
+           "  --ca-file FILE             direct mode: PEM CA the agent's certificate chains to\n"
+           "  --token-file FILE          direct mode: file whose first line is the bearer token\n"
+           "  --namespace NAME           the pods' namespace (default the context's, "
+           "else " OPTIONS_FALLBACK_NAMESPACE ")\n"
+           "  --namespace-pick NAME      the same, as picked from a list; --namespace wins\n"
            "  --pod NAME                 the pod to capture\n"
+           "  --pod-pick NAME            the same, as picked from a list; --pod wins\n"
+           "  --selector SELECTOR        capture every pod matching this label selector\n"
            "  --interface NAME           the interface inside the pod "
            "(default " OPTIONS_DEFAULT_POD_INTERFACE ")\n"
            "  --max-packets N            stop after N packets (0 = no limit)\n"

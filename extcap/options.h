@@ -17,10 +17,14 @@
 
 /* Defaults advertised in --extcap-config; tshark passes them back even when the user set
  * nothing, which the environment rule in options.c takes into account. */
-#define OPTIONS_DEFAULT_NAMESPACE "default"
+#define OPTIONS_DEFAULT_AGENT_NAMESPACE "netcap"
+#define OPTIONS_DEFAULT_AGENT_SELECTOR "app.kubernetes.io/name=netcap-agent"
 #define OPTIONS_DEFAULT_POD_INTERFACE "eth0"
 #define OPTIONS_DEFAULT_MAX_PACKETS "0"
 #define OPTIONS_DEFAULT_MAX_SECONDS "0"
+
+/* The namespace when neither the user nor the kubeconfig context names one (as kubectl). */
+#define OPTIONS_FALLBACK_NAMESPACE "default"
 
 enum options_verb {
     VERB_USAGE, /* nothing asked for */
@@ -45,14 +49,22 @@ struct options {
     const char *control_out;
     const char *capture_filter;
 
-    /* Cluster */
+    /* Cluster: a kubeconfig (cluster mode), or an agent URL with its files (direct mode). */
+    const char *kubeconfig; /* a KUBECONFIG-style path list; NULL = $KUBECONFIG or ~/.kube/config */
+    const char *context;    /* NULL = the current context */
+    const char *agent_namespace;
+    const char *agent_selector;
     const char *agent_url;
     const char *ca_file;
     const char *token_file;
 
-    /* Target */
-    const char *pod_namespace;
-    const char *pod_name;
+    /* Target. Each picker (a selector Wireshark fills from the cluster) has a free-text twin
+     * that wins when set: use options_namespace() and options_pod(), not these fields. */
+    const char *pod_namespace;  /* --namespace */
+    const char *namespace_pick; /* --namespace-pick */
+    const char *pod_name;       /* --pod */
+    const char *pod_pick;       /* --pod-pick */
+    const char *label_selector; /* --selector */
     const char *pod_interface;
 
     /* Filter & limits */
@@ -68,7 +80,17 @@ struct options {
  * The strings point into argv and the environment. */
 int options_parse(struct options *o, int argc, char **argv, char *err);
 
-/* Checks that a capture has what it cannot do without (pod, agent URL, CA and token files). */
+/* Direct mode: --agent-url was given, and the kubeconfig is not used. */
+int options_direct_mode(const struct options *o);
+
+/* The namespace the user chose (typed, else picked), or NULL for the context's own. */
+const char *options_namespace(const struct options *o);
+
+/* The pod the user chose by name (typed, else picked), or NULL. */
+const char *options_pod(const struct options *o);
+
+/* Checks that a capture has what its mode cannot do without: a pod or a label selector (not
+ * both), and in direct mode the pod by name, CA and token files. */
 int options_check_capture(const struct options *o, char *err);
 
 void options_print_usage(void);

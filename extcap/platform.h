@@ -6,6 +6,9 @@
  * libcurl and cJSON; this header is the only door to the platform, implemented once per
  * system (platform_posix.c today, a Windows file later).
  *
+ * Besides the fifo and the stop request: randomness for the PodCapture stream key, and the
+ * per-user cache directory where exec credential plugins' answers are kept.
+ *
  * Stop handling: platform_init() arranges for SIGTERM/SIGINT to set a flag that
  * platform_stop_requested() reads, and for a vanished fifo reader (SIGPIPE/EPIPE) to surface
  * as PLATFORM_IO_CLOSED instead of killing the process. Blocking calls here return
@@ -39,6 +42,14 @@ enum platform_io platform_fifo_write(struct platform_fifo *fifo, const void *dat
                                      char *err);
 
 void platform_fifo_close(struct platform_fifo *fifo);
+
+/* Fill buf with n bytes from the operating system's cryptographic random source. 0, or -1
+ * with err. */
+int platform_random(void *buf, size_t n, char *err);
+
+/* The extcap's per-user cache directory (on POSIX $XDG_CACHE_HOME/netcap, else
+ * ~/.cache/netcap) into buf; it may not exist yet. 0, or -1 with err when there is no home. */
+int platform_cache_dir(char *buf, size_t size, char *err);
 
 /* Describe a socket-level error code (as libcurl's CURLINFO_OS_ERRNO reports it) in words. */
 const char *platform_socket_error_text(long code);

@@ -5,15 +5,21 @@
  * extcap blocks in open() (waiting for dumpcap to open the fifo) or in write() (dumpcap is slow)
  * interrupts the call with EINTR, so the loops below notice the stop request at once.
  * SIGPIPE is ignored so that a fifo reader that goes away shows up as EPIPE.
+ * Randomness comes from getrandom(2) (Linux, the BSDs), else from /dev/urandom.
  */
 #include "platform.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__OpenBSD__)
+#include <sys/random.h>
+#define PLATFORM_HAVE_GETRANDOM 1
+#endif
 
 #include "ncap.h"
 
@@ -114,4 +120,68 @@ void platform_fifo_close(struct platform_fifo *fifo)
 const char *platform_socket_error_text(long code)
 {
     return strerror((int)code);
+}
+
+/* Reads n bytes from /dev/urandom; 0, or -1 with err. */
+static int urandom(unsigned char *p, size_t n, char *err)
+{
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return ncap_fail(err, "cannot open /dev/urandom: %s", strerror(errno));
+    while (n > 0) {
+        ssize_t got = read(fd, p, n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            int e = got < 0 ? errno : EIO;
+            close(fd);
+            return ncap_fail(err, "cannot read /dev/urandom: %s", strerror(e));
+        }
+        p += got;
+        n -= (size_t)got;
+    }
+    close(fd);
+    return 0;
+}
+
+int platform_random(void *buf, size_t n, char *err)
+{
+    unsigned char *p = buf;
+
+#ifdef PLATFORM_HAVE_GETRANDOM
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == ENOSYS)
+                return urandom(p, n, err);
+            return ncap_fail(err, "the system gave no random bytes: %s", strerror(errno));
+        }
+        p += got;
+        n -= (size_t)got;
+    }
+    return 0;
+#else
+    return urandom(p, n, err);
+#endif
+}
+
+int platform_cache_dir(char *buf, size_t size, char *err)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    int len;
+
+    /* The XDG base directory spec: a relative $XDG_CACHE_HOME is invalid and ignored. */
+    if (xdg && xdg[0] == '/')
+        len = snprintf(buf, size, "%s/netcap", xdg);
+    else if (home && home[0] != '\0')
+        len = snprintf(buf, size, "%s/.cache/netcap", home);
+    else
+        return ncap_fail(err, "neither XDG_CACHE_HOME nor HOME is set");
+    if (len < 0 || (size_t)len >= size)
+        return ncap_fail(err, "the cache directory path is too long");
+    return 0;
 }
