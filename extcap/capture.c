@@ -266,7 +266,7 @@ static int direct_capture(const struct options *o, struct platform_fifo *fifo, c
 
     debuglog(DEBUGLOG_INFO, "POST %s (CA %s, token from %s)", url, o->ca_file, o->token_file);
     debuglog(DEBUGLOG_DEBUG, "request %s", body);
-    ret = streams_run(&source, 1, fifo, &result, err);
+    ret = streams_run(&source, 1, o->max_packets, fifo, &result, err);
 
 cleanup:
     /* curl_slist_free_all() frees the copy of the Authorization line without wiping it. */

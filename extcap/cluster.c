@@ -199,7 +199,7 @@ static int stream_nodes(struct ncap_kube *k, const struct options *o, const stru
         n++;
     }
 
-    ret = streams_run(sources, n, fifo, results, err);
+    ret = streams_run(sources, n, o->max_packets, fifo, results, err);
     if (ret == 0) {
         if (failed_nodes(t, sources, results, n, "not every node was captured: ", warning,
                          warning_size) == 0)

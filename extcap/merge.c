@@ -67,6 +67,8 @@ struct merge {
     uint16_t linktype;
     uint32_t snaplen;
     uint32_t next_if;
+    unsigned long long limit;   /* 0 = none */
+    unsigned long long emitted; /* EPBs handed to emit, all sources */
 };
 
 struct merge *merge_new(size_t n, uint32_t reorder_ms, size_t source_cap, char *err)
@@ -478,6 +480,8 @@ static int drain(struct merge *m, uint64_t now_ms, int finishing, merge_emit_fn 
     while ((i = pick(m, now_ms, finishing)) >= 0) {
         struct source *s = &m->src[i];
         struct entry *e = &s->ring[s->rhead];
+        if (e->packet && m->limit && m->emitted >= m->limit)
+            break;
         if (s != run) {
             if (run_len > 0 && (r = emit(run->buf + run_off, run_len, ud)) != 0)
                 break;
@@ -488,6 +492,7 @@ static int drain(struct merge *m, uint64_t now_ms, int finishing, merge_emit_fn 
         run_len += e->len;
         s->head += e->len;
         s->packets += e->packet;
+        m->emitted += e->packet;
         s->rhead = (s->rhead + 1) & (s->rcap - 1);
         s->rcount--;
     }
@@ -537,6 +542,16 @@ int merge_finish(struct merge *m, merge_emit_fn emit, void *ud)
         }
     }
     return drain(m, 0, 1, emit, ud);
+}
+
+void merge_set_packet_limit(struct merge *m, unsigned long long limit)
+{
+    m->limit = limit;
+}
+
+int merge_limit_reached(const struct merge *m)
+{
+    return m->limit && m->emitted >= m->limit;
 }
 
 unsigned long long merge_source_packets(const struct merge *m, size_t src)

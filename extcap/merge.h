@@ -71,6 +71,11 @@ long merge_wait_ms(const struct merge *m, uint64_t now_ms);
 int merge_finish(struct merge *m, merge_emit_fn emit, void *ud);
 
 /* EPBs of source src written out so far. */
+/* Emit at most limit packets (EPBs) in all; 0 = no limit. Other blocks still go out. */
+void merge_set_packet_limit(struct merge *m, unsigned long long limit);
+/* Nonzero once the packet limit has been emitted. */
+int merge_limit_reached(const struct merge *m);
+
 unsigned long long merge_source_packets(const struct merge *m, size_t src);
 
 #endif

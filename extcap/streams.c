@@ -73,6 +73,7 @@ struct runner {
     size_t active;
     long first_failed; /* index of the first source to fail, -1 if none */
     int stopping;      /* stop requested or fifo trouble: end everything */
+    int limited;       /* the packet limit went out: end every source as completed */
     enum platform_io fifo_result;
     char fifo_err[NCAP_ERRBUF_SIZE];
     ncap_buf out;
@@ -412,7 +413,9 @@ static void run_loop(struct runner *r)
         now = clock_now(&r->clock);
         check_stalls(r, now);
         drain(r, now);
-        if (r->active == 0 || r->stopping)
+        if (merge_limit_reached(r->m))
+            r->limited = 1;
+        if (r->active == 0 || r->stopping || r->limited)
             return;
         wait = merge_wait_ms(r->m, now);
         if (wait < 0 || wait > STREAMS_TICK_MS)
@@ -421,8 +424,8 @@ static void run_loop(struct runner *r)
     }
 }
 
-int streams_run(struct stream_source *sources, size_t n, struct platform_fifo *fifo,
-                struct stream_result *results, char *err)
+int streams_run(struct stream_source *sources, size_t n, unsigned long long max_packets,
+                struct platform_fifo *fifo, struct stream_result *results, char *err)
 {
     struct runner r = {.fifo = fifo,
                        .sources = sources,
@@ -443,6 +446,7 @@ int streams_run(struct stream_source *sources, size_t n, struct platform_fifo *f
         ncap_fail(err, "out of memory");
         goto out;
     }
+    merge_set_packet_limit(r.m, max_packets);
     r.multi = curl_multi_init();
     if (!r.multi) {
         ncap_fail(err, "cannot initialise libcurl");
@@ -466,7 +470,7 @@ int streams_run(struct stream_source *sources, size_t n, struct platform_fifo *f
     }
     for (size_t i = 0; i < n; i++) {
         if (r.runs[i].active)
-            settle(&r, &r.runs[i], STREAM_STOPPED, NULL);
+            settle(&r, &r.runs[i], r.limited ? STREAM_COMPLETED : STREAM_STOPPED, NULL);
         results[i].packets = merge_source_packets(r.m, i);
         completed |= results[i].outcome == STREAM_COMPLETED;
     }

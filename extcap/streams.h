@@ -40,7 +40,9 @@ struct stream_result {
 };
 
 /*
- * Run all sources until every one has completed or failed, or Wireshark stops the capture.
+ * Run all sources until every one has completed or failed, or Wireshark stops the capture, or
+ * max_packets (0 = no limit) packets of all sources together have gone into the fifo: agents
+ * enforce limits per node, so with N nodes only this cap makes "N packets" mean N in all.
  * results[i] describes sources[i]. Returns 0 when at least one source delivered a stream (even
  * if others failed) or the capture was stopped, -1 with a sentence in err when all failed (err
  * then is the first failure's sentence, prefixed with its label when n > 1) or the fifo broke.
@@ -48,8 +50,8 @@ struct stream_result {
  * "First" is in time; the prefix is "node <label>: ", and results[i].err carries it too.
  * The caller has called curl_global_init() and platform_init().
  */
-int streams_run(struct stream_source *sources, size_t n, struct platform_fifo *fifo,
-                struct stream_result *results, char *err);
+int streams_run(struct stream_source *sources, size_t n, unsigned long long max_packets,
+                struct platform_fifo *fifo, struct stream_result *results, char *err);
 
 /*
  * The sentence for a non-200 answer whose body is body[0..len): the agent's

@@ -255,6 +255,39 @@ static void test_ordered(void)
     }
 }
 
+/* A packet limit across sources: exactly that many EPBs go out, the earliest ones, in order. */
+static void test_packet_limit(void)
+{
+    struct spec sp[2] = {plain, plain};
+    ncap_buf srcs[2] = {{0}}, out = {0};
+    char err[NCAP_ERRBUF_SIZE];
+    struct check chk;
+    struct merge *m = merge_new(2, BIG_WINDOW, MERGE_SOURCE_CAP_DEFAULT, err);
+
+    g_assert_nonnull(m);
+    merge_set_packet_limit(m, 50);
+    for (size_t i = 0; i < 2; i++) {
+        build_source(&srcs[i], (int)i, &sp[i]);
+        g_assert_cmpint(merge_feed(m, i, srcs[i].data, srcs[i].len, 0, err), ==, 0);
+        g_assert_cmpint(merge_source_end(m, i, err), ==, 0);
+    }
+    g_assert_cmpint(merge_drain(m, 0, append, &out), ==, 0);
+    g_assert_true(merge_limit_reached(m));
+    g_assert_cmpint(merge_finish(m, append, &out), ==, 0);
+    check_output(&out, &chk);
+    g_assert_cmpint(chk.shbs, ==, 1);
+    g_assert_cmpint(chk.epbs, ==, 50);
+    g_assert_cmpint(chk.per_source[0] + chk.per_source[1], ==, 50);
+    g_assert_cmpint(chk.per_source[0], >, 0);
+    g_assert_cmpint(chk.per_source[1], >, 0);
+    g_assert_true(chk.sorted);
+    check_free(&chk);
+    merge_free(m);
+    for (int i = 0; i < 2; i++)
+        ncap_buf_free(&srcs[i]);
+    ncap_buf_free(&out);
+}
+
 /* One source: everything goes out at once, and the output is the input with our SHB. */
 static void test_single_source_passthrough(void)
 {
@@ -653,6 +686,7 @@ int main(int argc, char **argv)
     g_test_add_func("/merge/ordered", test_ordered);
     g_test_add_func("/merge/single_source_passthrough", test_single_source_passthrough);
     g_test_add_func("/merge/tiny_cap", test_tiny_cap);
+    g_test_add_func("/merge/packet_limit", test_packet_limit);
     g_test_add_func("/merge/window", test_window);
     g_test_add_func("/merge/early_end", test_early_end);
     g_test_add_func("/merge/mismatch", test_mismatch);
