@@ -1,16 +1,21 @@
 /*
  * agent.h - what the whole agent shares once it has started: who may capture, which pods exist.
- * Filled by main.c from the command line, read (never written) by every request thereafter.
+ * Filled by main.c from the command line, read (never written) by every request thereafter;
+ * the pod table inside changes, but only through its own lock (podtable.h).
  */
 #ifndef AGENT_AGENT_H
 #define AGENT_AGENT_H
 
 #include "auth.h"
+#include "cluster.h"
+#include "nslist.h"
 #include "podtable.h"
 
 struct agent {
-    struct auth_table auth;
-    struct podtable pods;
+    struct auth_table auth;  /* direct mode: empty when there is no --token-auth-file */
+    struct podsource pods;   /* the pods file and/or the Kubernetes watches */
+    struct nslist excluded;  /* --exclude-namespaces, refused in both modes */
+    struct cluster *cluster; /* cluster mode; NULL outside a cluster */
 };
 
 #endif

@@ -50,7 +50,9 @@ struct target {
     struct capture *cap;
     uint32_t if_id;
     const struct target_spec *spec;
-    const struct ncap_pod_meta *pod;
+    struct ncap_pod_meta pod; /* a copy: the pod table may change under a running capture */
+    /* The pod table this thread names peers from; swapped when the table's generation moves. */
+    struct podtable *peers;
     /* Arming outcome, read by capture_start() under cap->mu. */
     enum arm_state state;
     int fail_status;
@@ -75,12 +77,14 @@ struct capture {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* ring got data, a target armed, a thread ended, the capture stops */
     struct capture_spec spec;
-    const struct podtable *pods;
-    char *user, *client;
+    struct podsource *pods;
+    char *user, *client, *podcapture; /* user or podcapture may be NULL */
+    struct capture_owner owner;
     struct target *targets; /* spec.n_targets */
     int stop_fd;            /* eventfd: readable once the capture stops */
     atomic_bool stopping;
     bool streamed; /* armed and handed to a client: audit it */
+    bool failed;   /* ended by an error or the agent's shutdown, not by a limit or the client */
     char end_reason[NCAP_ERRBUF_SIZE];
     unsigned running; /* target threads not yet ended */
     struct ring ring;
@@ -111,10 +115,11 @@ static uint64_t clock_ns(clockid_t clk)
 
 /* ---- stopping ---- */
 
-__attribute__((format(printf, 2, 3))) static void stop_locked(struct capture *c, const char *fmt,
-                                                              ...)
+__attribute__((format(printf, 3, 4))) static void stop_locked(struct capture *c, bool failed,
+                                                              const char *fmt, ...)
 {
     if (!atomic_load(&c->stopping)) {
+        c->failed = failed;
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(c->end_reason, sizeof(c->end_reason), fmt, ap);
@@ -128,10 +133,10 @@ __attribute__((format(printf, 2, 3))) static void stop_locked(struct capture *c,
     pthread_cond_broadcast(&c->cv);
 }
 
-static void stop_with(struct capture *c, const char *reason)
+static void stop_with(struct capture *c, bool failed, const char *reason)
 {
     pthread_mutex_lock(&c->mu);
-    stop_locked(c, "%s", reason);
+    stop_locked(c, failed, "%s", reason);
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -139,7 +144,7 @@ static void stop_with(struct capture *c, const char *reason)
 
 static void audit(struct capture *c)
 {
-    char targets[1024] = "", quoted_targets[1100], filter[600], user[200], reason[400];
+    char targets[1024] = "", quoted_targets[1100], filter[600], who[300], reason[400];
     size_t off = 0;
     uint64_t ifdrop = 0;
     for (size_t i = 0; i < c->spec.n_targets; i++) {
@@ -151,11 +156,16 @@ static void audit(struct capture *c)
             off = off + (size_t)n < sizeof(targets) ? off + (size_t)n : sizeof(targets) - 1;
     }
     double secs = (double)(clock_ns(CLOCK_MONOTONIC) - c->started_ns) / 1e9;
-    agent_log("capture %lu by %s from %s: targets %s filter %s snaplen %u limits packets=%llu "
+    char quoted[280];
+    if (c->podcapture)
+        snprintf(who, sizeof(who), "for PodCapture %s",
+                 log_quote(c->podcapture, quoted, sizeof(quoted)));
+    else
+        snprintf(who, sizeof(who), "by %s", log_quote(c->user, quoted, sizeof(quoted)));
+    agent_log("capture %lu %s from %s: targets %s filter %s snaplen %u limits packets=%llu "
               "seconds=%llu bytes=%llu direction %s sample %u; sent %llu packets, %llu bytes, "
               "dropped %llu (kernel %llu); ended after %.1f s: %s",
-              c->id, log_quote(c->user, user, sizeof(user)), c->client,
-              log_quote(targets, quoted_targets, sizeof(quoted_targets)),
+              c->id, who, c->client, log_quote(targets, quoted_targets, sizeof(quoted_targets)),
               log_quote(c->spec.filter, filter, sizeof(filter)), c->spec.snaplen,
               (unsigned long long)c->spec.max_packets, (unsigned long long)c->spec.max_seconds,
               (unsigned long long)c->spec.max_bytes, capture_direction_name(c->spec.direction),
@@ -169,10 +179,15 @@ static void capture_free(struct capture *c)
     ring_free(&c->ring);
     if (c->stop_fd >= 0)
         close(c->stop_fd);
+    for (size_t i = 0; c->targets && i < c->spec.n_targets; i++) {
+        ncap_meta_free(&c->targets[i].pod);
+        podtable_put(c->targets[i].peers);
+    }
     capture_spec_free(&c->spec);
     free(c->targets);
     free(c->user);
     free(c->client);
+    free(c->podcapture);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
     free(c);
@@ -193,8 +208,19 @@ static void capture_unref(struct capture *c)
     }
     pthread_cond_broadcast(&reg_cv);
     pthread_mutex_unlock(&reg_mu);
-    if (c->streamed)
+    if (c->streamed) {
         audit(c);
+        if (c->owner.on_end) {
+            struct capture_result r = {
+                .packets = c->packets,
+                .bytes = c->bytes,
+                .drops = c->drops,
+                .failed = c->failed,
+                .end_reason = c->end_reason,
+            };
+            c->owner.on_end(c->owner.ud, &r);
+        }
+    }
     capture_free(c);
 }
 
@@ -263,7 +289,7 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *b
 
     struct ncap_flow_meta fm;
     uint8_t tlv[NCAP_TLV_MAX];
-    flow_describe(c->pods, c->salt, bytes, h->caplen, dir, &fm);
+    flow_describe(t->peers, c->salt, bytes, h->caplen, dir, &fm);
     int tlv_len = fm.present ? ncap_tlv_encode(&fm, tlv, sizeof(tlv), NULL) : 0;
     struct ncap_pcapng_epb epb = {
         .if_id = t->if_id,
@@ -286,14 +312,14 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *b
         return;
     }
     if (encoded && c->spec.max_bytes && c->bytes + t->scratch.len > c->spec.max_bytes) {
-        stop_locked(c, "bytes limit reached");
+        stop_locked(c, false, "bytes limit reached");
     } else if (encoded && put_block_locked(c, &t->scratch, c->reserve) == 0) {
         c->packets++;
         c->bytes += t->scratch.len;
         atomic_fetch_add_explicit(&m_packets_total, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&m_bytes_total, t->scratch.len, memory_order_relaxed);
         if (c->spec.max_packets && c->packets >= c->spec.max_packets)
-            stop_locked(c, "packets limit reached");
+            stop_locked(c, false, "packets limit reached");
     } else {
         t->osdrop++;
         c->drops++;
@@ -338,10 +364,10 @@ static int read_mac(const char *ifname, uint8_t mac[6])
 static int arm(struct target *t)
 {
     struct capture *c = t->cap;
-    const char *ns = t->pod->namespace_, *pod = t->pod->pod, *ifname = t->spec->interface;
+    const char *ns = t->pod.namespace_, *pod = t->pod.pod, *ifname = t->spec->interface;
     char err[NCAP_ERRBUF_SIZE], pcap_err[PCAP_ERRBUF_SIZE] = "";
 
-    t->netns_fd = resolve_pod_netns(t->pod, err);
+    t->netns_fd = resolve_pod_netns(&t->pod, err);
     if (t->netns_fd < 0)
         return arm_fail(t, 500, "CaptureFailed", "%s", err);
     if (setns(t->netns_fd, CLONE_NEWNET) < 0)
@@ -403,6 +429,19 @@ static int arm(struct target *t)
 
 /* ---- the capture thread ---- */
 
+/* Name peers from the newest pod table (rebuilt here if it changed since the last one). */
+static void refresh_peers(struct target *t)
+{
+    struct podsource *src = t->cap->pods;
+    if (t->peers && t->peers->gen == podsource_generation(src))
+        return;
+    struct podtable *fresh = podsource_get(src);
+    if (fresh) {
+        podtable_put(t->peers);
+        t->peers = fresh;
+    }
+}
+
 static void capture_loop(struct target *t)
 {
     struct capture *c = t->cap;
@@ -416,30 +455,32 @@ static void capture_loop(struct target *t)
         if (n < 0 && errno != EINTR) {
             char why[NCAP_ERRBUF_SIZE];
             snprintf(why, sizeof(why), "poll failed: %s", strerror(errno));
-            stop_with(c, why);
+            stop_with(c, true, why);
             break;
         }
         if (n > 0 && pfd[0].revents) {
             if (pcap_dispatch(t->pcap, -1, on_packet, (u_char *)t) == PCAP_ERROR) {
                 pthread_mutex_lock(&c->mu);
-                stop_locked(c, "capture on %s of pod %s/%s failed: %s", t->spec->interface,
-                            t->pod->namespace_, t->pod->pod, pcap_geterr(t->pcap));
+                stop_locked(c, true, "capture on %s of pod %s/%s failed: %s", t->spec->interface,
+                            t->pod.namespace_, t->pod.pod, pcap_geterr(t->pcap));
                 pthread_mutex_unlock(&c->mu);
                 break;
             }
             if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
                 pthread_mutex_lock(&c->mu);
-                stop_locked(c, "interface %s of pod %s/%s went down or away", t->spec->interface,
-                            t->pod->namespace_, t->pod->pod);
+                stop_locked(c, true, "interface %s of pod %s/%s went down or away",
+                            t->spec->interface, t->pod.namespace_, t->pod.pod);
                 pthread_mutex_unlock(&c->mu);
                 break;
             }
         }
         uint64_t now = clock_ns(CLOCK_MONOTONIC);
         if (c->deadline_ns && now >= c->deadline_ns)
-            stop_with(c, "seconds limit reached");
+            stop_with(c, false, "seconds limit reached");
         if (now >= next_isb) {
             write_isb(t, false);
+            /* Once a second is fresh enough, and bounds the rebuilds a busy cluster causes. */
+            refresh_peers(t);
             next_isb = now + ISB_INTERVAL_NS;
         }
     }
@@ -499,9 +540,9 @@ static int write_headers(struct capture *c, char *err)
         const struct target *t = &c->targets[i];
         struct ncap_pod_meta m;
         char name[600];
-        snprintf(name, sizeof(name), "k8s/%s/%s/%s", t->pod->namespace_, t->pod->pod,
+        snprintf(name, sizeof(name), "k8s/%s/%s/%s", t->pod.namespace_, t->pod.pod,
                  t->spec->interface);
-        if (ncap_meta_copy(&m, t->pod, err) < 0) {
+        if (ncap_meta_copy(&m, &t->pod, err) < 0) {
             rc = -1;
             break;
         }
@@ -528,9 +569,10 @@ static int write_headers(struct capture *c, char *err)
     return rc;
 }
 
-static struct capture *capture_new(struct capture_spec *spec, const struct podtable *pods,
-                                   const struct ncap_pod_meta *const *metas,
-                                   const struct capture_who *who, char *err)
+static struct capture *capture_new(struct capture_spec *spec, struct podsource *pods,
+                                   struct podtable *table, const struct ncap_pod_meta *const *metas,
+                                   const struct capture_who *who, const struct capture_owner *owner,
+                                   char *err)
 {
     struct capture *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -549,8 +591,11 @@ static struct capture *capture_new(struct capture_spec *spec, const struct podta
     c->spec = *spec;
     memset(spec, 0, sizeof(*spec));
     c->pods = pods;
+    if (owner)
+        c->owner = *owner;
     c->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    c->user = strdup(who->user);
+    c->user = who->user ? strdup(who->user) : NULL;
+    c->podcapture = who->podcapture ? strdup(who->podcapture) : NULL;
     c->client = strdup(who->client);
     c->targets = calloc(c->spec.n_targets, sizeof(*c->targets));
     if (getrandom(&c->salt, sizeof(c->salt), 0) != sizeof(c->salt))
@@ -558,7 +603,8 @@ static struct capture *capture_new(struct capture_spec *spec, const struct podta
     c->started_ns = clock_ns(CLOCK_MONOTONIC);
     if (c->spec.max_seconds)
         c->deadline_ns = c->started_ns + c->spec.max_seconds * NS_PER_S;
-    if (c->stop_fd < 0 || !c->user || !c->client || !c->targets) {
+    if (c->stop_fd < 0 || (who->user && !c->user) || (who->podcapture && !c->podcapture) ||
+        !c->client || !c->targets) {
         ncap_fail(err, "cannot set up a capture: out of memory or file descriptors");
         capture_free(c);
         return NULL;
@@ -568,13 +614,19 @@ static struct capture *capture_new(struct capture_spec *spec, const struct podta
         return NULL;
     }
     for (size_t i = 0; i < c->spec.n_targets; i++) {
-        c->targets[i] = (struct target){
+        struct target *t = &c->targets[i];
+        *t = (struct target){
             .cap = c,
             .if_id = (uint32_t)i,
             .spec = &c->spec.targets[i],
-            .pod = metas[i],
             .netns_fd = -1,
         };
+        if (ncap_meta_copy(&t->pod, metas[i], err) < 0) {
+            capture_free(c);
+            return NULL;
+        }
+        atomic_fetch_add(&table->refs, 1);
+        t->peers = table;
     }
     c->reserve = FINAL_ISB_RESERVE * c->spec.n_targets;
     if (write_headers(c, err) < 0) {
@@ -640,27 +692,37 @@ static void arm_all(struct capture *c)
     pthread_mutex_unlock(&c->mu);
 }
 
-int capture_start(struct capture_spec *spec, const struct podtable *pods,
-                  const struct capture_who *who, struct capture **out, const char **reason,
+int capture_start(struct capture_spec *spec, struct podsource *pods, const struct capture_who *who,
+                  const struct capture_owner *owner, struct capture **out, const char **reason,
                   char *err)
 {
     const struct ncap_pod_meta *metas[REQ_MAX_TARGETS];
     *out = NULL;
+    if (spec->n_targets > REQ_MAX_TARGETS) {
+        capture_spec_free(spec);
+        *reason = "BadRequest";
+        ncap_fail(err, "a capture takes at most %d targets", REQ_MAX_TARGETS);
+        return 400;
+    }
+    struct podtable *table = podsource_get(pods);
     for (size_t i = 0; i < spec->n_targets; i++) {
         metas[i] =
-            podtable_find_local(pods, spec->targets[i].namespace_, spec->targets[i].pod, err);
+            podtable_find_local(table, spec->targets[i].namespace_, spec->targets[i].pod, err);
         if (!metas[i]) {
+            podtable_put(table);
             capture_spec_free(spec);
             *reason = "PodNotFound";
             return 404;
         }
     }
     if (check_filter(spec, err) < 0) {
+        podtable_put(table);
         capture_spec_free(spec);
         *reason = "BadFilter";
         return 400;
     }
-    struct capture *c = capture_new(spec, pods, metas, who, err);
+    struct capture *c = capture_new(spec, pods, table, metas, who, owner, err);
+    podtable_put(table);
     if (!c) {
         *reason = "CaptureFailed";
         return 500;
@@ -677,7 +739,7 @@ int capture_start(struct capture_spec *spec, const struct podtable *pods,
             status = t->fail_status;
             *reason = t->fail_reason;
             ncap_fail(err, "%s", t->err);
-            stop_with(c, t->err);
+            stop_with(c, true, t->err);
             capture_unref(c); /* the threads end on their own and free the capture */
             return status;
         }
@@ -722,8 +784,24 @@ ssize_t capture_read(void *cls, uint64_t pos, char *buf, size_t max)
 void capture_release(void *cls)
 {
     struct capture *c = cls;
-    stop_with(c, "the client went away");
+    stop_with(c, false, "the client went away");
     capture_unref(c);
+}
+
+void capture_stop(struct capture *c, const char *reason)
+{
+    stop_with(c, false, reason);
+}
+
+void capture_progress(struct capture *c, struct capture_result *r)
+{
+    pthread_mutex_lock(&c->mu);
+    r->packets = c->packets;
+    r->bytes = c->bytes;
+    r->drops = c->drops;
+    r->failed = c->failed;
+    r->end_reason = NULL;
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* ---- all captures ---- */
@@ -733,7 +811,7 @@ void capture_stop_all(const char *reason)
     pthread_mutex_lock(&reg_mu);
     reg_closing = true;
     for (struct capture *c = reg_head; c; c = c->next)
-        stop_with(c, reason);
+        stop_with(c, true, reason);
     pthread_mutex_unlock(&reg_mu);
 }
 

@@ -13,10 +13,15 @@
  * second on a condition variable when the ring is empty. capture_release() is the response's
  * free callback: it asks the threads to stop and drops the stream's reference; the last
  * reference frees the capture and writes its audit line.
+ *
+ * The pod table may change while a capture runs (cluster mode): each target keeps its own copy
+ * of its pod's metadata, and its thread names peers from a snapshot of the table that it swaps
+ * for the newest about once a second when the table changed (podtable.h).
  */
 #ifndef AGENT_CAPTURE_H
 #define AGENT_CAPTURE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -34,18 +39,40 @@
 struct capture;
 
 struct capture_who {
-    const char *user;   /* the token's user name */
-    const char *client; /* the client's address, for the audit line */
+    const char *user;       /* direct mode: the token's user name; else NULL */
+    const char *podcapture; /* cluster mode: "<namespace>/<name> (uid <uid>)"; else NULL */
+    const char *client;     /* the client's address, for the audit line */
+};
+
+/* Counters of a capture; at its end also why it ended. */
+struct capture_result {
+    uint64_t packets, bytes, drops;
+    bool failed;            /* ended by an error or by the agent's shutdown */
+    const char *end_reason; /* only in on_end; valid during the call */
+};
+
+/* Who else wants to know when a streamed capture ends (cluster mode: the PodCapture's status).
+ * on_end runs once, on whichever thread drops the last reference, with no capture lock held,
+ * after the audit line and before the capture is freed. */
+struct capture_owner {
+    void (*on_end)(void *ud, const struct capture_result *r);
+    void *ud;
 };
 
 /*
- * Arm a capture. spec is taken over (and freed) in every case. Returns 0 with *out set, or an
- * HTTP status (400, 404, 429, 500, 503) with *reason set to the API's CamelCase reason and err
- * to a sentence.
+ * Arm a capture of spec's targets, which must be pods of this node in pods' current table.
+ * spec is taken over (and freed) in every case; owner may be NULL. Returns 0 with *out set, or
+ * an HTTP status (400, 404, 429, 500, 503) with *reason set to the API's CamelCase reason and
+ * err to a sentence.
  */
-int capture_start(struct capture_spec *spec, const struct podtable *pods,
-                  const struct capture_who *who, struct capture **out, const char **reason,
+int capture_start(struct capture_spec *spec, struct podsource *pods, const struct capture_who *who,
+                  const struct capture_owner *owner, struct capture **out, const char **reason,
                   char *err);
+
+/* Stop one capture (it writes its final ISBs and ends its stream). Valid until on_end ran. */
+void capture_stop(struct capture *c, const char *reason);
+/* Its counters so far (end_reason NULL). Valid until on_end ran. */
+void capture_progress(struct capture *c, struct capture_result *r);
 
 /* libmicrohttpd content reader and its free callback; cls is the capture. */
 ssize_t capture_read(void *cls, uint64_t pos, char *buf, size_t max);

@@ -159,10 +159,18 @@ void flow_describe(const struct podtable *pods, uint64_t salt, const uint8_t *fr
         return;
     const uint8_t *far = direction == NCAP_DIR_OUT ? t.dst : t.src;
     const struct ncap_pod_meta *peer = podtable_by_addr(pods, t.family, far);
-    if (!peer)
+    if (peer) {
+        ncap_flow_meta_set(m, NCAP_TLV_PEER_NAMESPACE, peer->namespace_);
+        ncap_flow_meta_set(m, NCAP_TLV_PEER_POD, peer->pod);
+        ncap_flow_meta_set(m, NCAP_TLV_PEER_WORKLOAD_KIND, peer->workload_kind);
+        ncap_flow_meta_set(m, NCAP_TLV_PEER_WORKLOAD, peer->workload_name);
         return;
-    ncap_flow_meta_set(m, NCAP_TLV_PEER_NAMESPACE, peer->namespace_);
-    ncap_flow_meta_set(m, NCAP_TLV_PEER_POD, peer->pod);
-    ncap_flow_meta_set(m, NCAP_TLV_PEER_WORKLOAD_KIND, peer->workload_kind);
-    ncap_flow_meta_set(m, NCAP_TLV_PEER_WORKLOAD, peer->workload_name);
+    }
+    /* Inside the pod's netns a service's traffic still carries its ClusterIP: kube-proxy
+     * translates it on the node side of the veth. */
+    const struct service *svc = podtable_service_by_addr(pods, t.family, far);
+    if (svc) {
+        ncap_flow_meta_set(m, NCAP_TLV_PEER_NAMESPACE, svc->namespace_);
+        ncap_flow_meta_set(m, NCAP_TLV_PEER_SERVICE, svc->name);
+    }
 }

@@ -4,8 +4,8 @@
  * Direction compares the frame's source MAC with the capture interface's own MAC. The flow id is
  * a 64-bit FNV-1a hash of the IP 5-tuple with the two endpoints in sorted order (so both
  * directions of a conversation share it) and a per-capture salt (so ids do not link captures).
- * The peer is the pod that owns the far end's address. Runs once per packet: no allocation,
- * no locks, bounded parsing of untrusted bytes.
+ * The peer is the pod that owns the far end's address, else the service whose ClusterIP it is.
+ * Runs once per packet: no allocation, no locks, bounded parsing of untrusted bytes.
  */
 #ifndef AGENT_FLOW_H
 #define AGENT_FLOW_H
@@ -20,8 +20,8 @@
  * frame is too short to tell. */
 uint32_t flow_direction(const uint8_t mac[6], const uint8_t *frame, size_t caplen);
 
-/* Fill m (zeroed first) with the flow id and, when the far end is a known pod, its identity.
- * The strings point into pods, which must outlive m. */
+/* Fill m (zeroed first) with the flow id and, when the far end is a known pod or service
+ * ClusterIP, its identity. The strings point into the snapshot pods, which must outlive m. */
 void flow_describe(const struct podtable *pods, uint64_t salt, const uint8_t *frame, size_t caplen,
                    uint32_t direction, struct ncap_flow_meta *m);
 

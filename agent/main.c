@@ -1,12 +1,22 @@
 /*
  * main.c - netcap-agent: command line, start-up checks, and orderly shutdown.
  *
- * Everything that can be wrong with the configuration (flags, token file, pods file, certificate
- * and key) is found before the listener opens, and reported as one sentence with exit status 2.
- * The main thread then only waits for SIGTERM/SIGINT: on either it stops every capture (each
- * writes its final statistics and ends its stream), stops the HTTPS server and exits 0.
+ * Two ways to be told who may capture, which may both be on:
+ *   - direct mode (hosts outside Kubernetes, tests): --token-auth-file, and the pods from
+ *     --pods-file (or from the API when cluster mode is on as well);
+ *   - cluster mode: --kubeconfig or --in-cluster (also implied by KUBERNETES_SERVICE_HOST when
+ *     neither --kubeconfig nor --pods-file is given): the pods come from the API and PodCapture
+ *     objects authorize streams (cluster.h).
+ *
+ * Everything that can be wrong with the configuration (flags, token file, pods file, kubeconfig,
+ * certificate and key) is found before the listener opens, and reported as one sentence with
+ * exit status 2; an API server that cannot be listed at start is exit status 1. The main thread
+ * then only waits for SIGTERM/SIGINT: on either it stops every capture (each writes its final
+ * statistics and ends its stream, and its PodCapture's status), stops the HTTPS server and exits
+ * 0.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <gnutls/gnutls.h>
 #include <netdb.h>
@@ -18,6 +28,8 @@
 
 #include "agent.h"
 #include "capture.h"
+#include "kube.h"
+#include "kubeconfig.h"
 #include "log.h"
 #include "ncap.h"
 #include "server.h"
@@ -26,7 +38,9 @@
 #define DRAIN_MS 5000
 
 struct options {
-    const char *listen, *cert, *key, *tokens, *pods, *node;
+    const char *listen, *cert, *key, *tokens, *pods, *node, *kubeconfig, *exclude;
+    bool in_cluster;
+    bool cluster; /* resolved: cluster mode is on */
 };
 
 static void usage(FILE *f)
@@ -34,16 +48,26 @@ static void usage(FILE *f)
     fprintf(
         f,
         "Usage: netcap-agent --listen ADDR:PORT --tls-cert FILE --tls-key FILE\n"
-        "                    --token-auth-file FILE --pods-file FILE [--node-name NAME]\n"
+        "                    [--kubeconfig FILE | --in-cluster]\n"
+        "                    [--token-auth-file FILE] [--pods-file FILE]\n"
+        "                    [--node-name NAME] [--exclude-namespaces NS,...]\n"
         "\n"
         "Serves Kubernetes pod captures as pcapng over HTTPS (netcap %s).\n"
         "\n"
         "  --listen ADDR:PORT       address to listen on, e.g. 0.0.0.0:9443 or [::]:9443\n"
         "  --tls-cert FILE          PEM certificate chain of the server\n"
         "  --tls-key FILE           PEM private key of the server\n"
+        "Cluster mode (PodCapture objects authorize streams; pods come from the API):\n"
+        "  --kubeconfig FILE        the agent's own identity, e.g. its service account\n"
+        "  --in-cluster             use the pod's service account (the default when\n"
+        "                           KUBERNETES_SERVICE_HOST is set and neither --kubeconfig\n"
+        "                           nor --pods-file is given)\n"
+        "Direct mode (bearer tokens; required outside a cluster):\n"
         "  --token-auth-file FILE   bearer tokens, kube-apiserver CSV: token,user,uid[,groups]\n"
         "  --pods-file FILE         Kubernetes PodList JSON (kubectl get pods -A -o json)\n"
-        "  --node-name NAME         this node's name (default: the host name)\n"
+        "Both:\n"
+        "  --node-name NAME         this node's name (default: $NODE_NAME, else the host name)\n"
+        "  --exclude-namespaces NS,...  never capture in these namespaces (e.g. kube-system)\n"
         "  --help                   show this help\n",
         NCAP_VERSION);
 }
@@ -57,6 +81,9 @@ static int parse_args(int argc, char **argv, struct options *o, char *err)
         {"token-auth-file", required_argument, NULL, 't'},
         {"pods-file", required_argument, NULL, 'p'},
         {"node-name", required_argument, NULL, 'n'},
+        {"kubeconfig", required_argument, NULL, 'K'},
+        {"in-cluster", no_argument, NULL, 'I'},
+        {"exclude-namespaces", required_argument, NULL, 'x'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -83,6 +110,15 @@ static int parse_args(int argc, char **argv, struct options *o, char *err)
         case 'n':
             o->node = optarg;
             break;
+        case 'K':
+            o->kubeconfig = optarg;
+            break;
+        case 'I':
+            o->in_cluster = true;
+            break;
+        case 'x':
+            o->exclude = optarg;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -94,12 +130,19 @@ static int parse_args(int argc, char **argv, struct options *o, char *err)
     }
     if (optind < argc)
         return ncap_fail(err, "unexpected argument %s (see --help)", argv[optind]);
-    const char *missing = !o->listen   ? "--listen"
-                          : !o->cert   ? "--tls-cert"
-                          : !o->key    ? "--tls-key"
-                          : !o->tokens ? "--token-auth-file"
-                          : !o->pods   ? "--pods-file"
-                                       : NULL;
+    if (o->kubeconfig && o->in_cluster)
+        return ncap_fail(err, "give --kubeconfig or --in-cluster, not both");
+    const char *service_host = getenv("KUBERNETES_SERVICE_HOST");
+    o->cluster = o->kubeconfig || o->in_cluster || (service_host && *service_host && !o->pods);
+    if (o->cluster && !o->kubeconfig)
+        o->in_cluster = true;
+    /* Outside a cluster, direct mode is the only mode: it needs tokens and pods. */
+    const char *missing = !o->listen                  ? "--listen"
+                          : !o->cert                  ? "--tls-cert"
+                          : !o->key                   ? "--tls-key"
+                          : !o->cluster && !o->tokens ? "--token-auth-file"
+                          : !o->cluster && !o->pods   ? "--pods-file"
+                                                      : NULL;
     if (missing)
         return ncap_fail(err, "%s is required (see --help)", missing);
     if (o->node && !*o->node)
@@ -185,12 +228,42 @@ static int check_tls(const char *cert, const char *key, const struct options *o,
     return 0;
 }
 
-static size_t count_local(const struct podtable *t)
+/* The agent's own Kubernetes client, from --kubeconfig or the pod's service account. */
+static struct ncap_kube *kube_client(const struct options *o, char *err)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < t->n_pods; i++)
-        n += t->pods[i].node && strcmp(t->pods[i].node, t->node) == 0;
-    return n;
+    if (o->in_cluster)
+        return ncap_kube_new_in_cluster(err);
+    struct ncap_kubeconfig kc;
+    char why[NCAP_ERRBUF_SIZE];
+    if (ncap_kubeconfig_load(o->kubeconfig, NULL, &kc, err) < 0)
+        return NULL; /* the sentence names the file */
+    struct ncap_kube *k = NULL;
+    if (kc.user.exec && ncap_kube_exec_credential(&kc, NULL, why) < 0)
+        ncap_fail(err, "--kubeconfig %s: %s", o->kubeconfig, why);
+    else if (!(k = ncap_kube_new(&kc, why)))
+        ncap_fail(err, "--kubeconfig %s: %s", o->kubeconfig, why);
+    ncap_kubeconfig_free(&kc);
+    return k;
+}
+
+static void log_start(const struct options *o, struct agent *a)
+{
+    struct podtable *t = podsource_get(&a->pods);
+    char modes[600] = "", excluded[600] = "";
+    size_t n_local = t->n_local, n_pods = podtable_count_pods(t), n_svcs = t->n_svcs;
+    podtable_put(t);
+    if (o->tokens)
+        snprintf(modes, sizeof(modes), "direct mode with %zu tokens", a->auth.n);
+    if (a->cluster)
+        snprintf(modes + strlen(modes), sizeof(modes) - strlen(modes),
+                 "%scluster mode with the API server %s", *modes ? " and " : "",
+                 cluster_server(a->cluster));
+    for (size_t i = 0; i < a->excluded.n; i++)
+        snprintf(excluded + strlen(excluded), sizeof(excluded) - strlen(excluded), "%s%s",
+                 i ? "," : "", a->excluded.names[i]);
+    agent_log("listening on %s as node %s: %s; %zu of %zu pods are local, %zu services; "
+              "excluded namespaces: %s",
+              o->listen, o->node, modes, n_local, n_pods, n_svcs, *excluded ? excluded : "none");
 }
 
 int main(int argc, char **argv)
@@ -204,6 +277,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "netcap-agent: %s\n", err);
         return 2;
     }
+    if (!o.node && getenv("NODE_NAME") && *getenv("NODE_NAME"))
+        o.node = getenv("NODE_NAME");
     if (!o.node) {
         if (gethostname(hostname, sizeof(hostname)) < 0) {
             fprintf(stderr, "netcap-agent: cannot read the host name, give --node-name\n");
@@ -213,12 +288,20 @@ int main(int argc, char **argv)
         o.node = hostname;
     }
     char *cert = NULL, *key = NULL;
-    if (auth_load(&agent.auth, o.tokens, err) < 0 ||
-        podtable_load(&agent.pods, o.pods, o.node, err) < 0 ||
+    struct ncap_kube *kube = NULL;
+    if ((o.tokens && auth_load(&agent.auth, o.tokens, err) < 0) ||
+        nslist_parse(&agent.excluded, o.exclude ? o.exclude : "", err) < 0 ||
+        podsource_init(&agent.pods, o.node, err) < 0 ||
+        (o.pods && podsource_load_file(&agent.pods, o.pods, err) < 0) ||
         !(cert = read_text(o.cert, "TLS certificate", err)) ||
-        !(key = read_text(o.key, "TLS key", err)) || check_tls(cert, key, &o, err) < 0) {
+        !(key = read_text(o.key, "TLS key", err)) || check_tls(cert, key, &o, err) < 0 ||
+        (o.cluster && !(kube = kube_client(&o, err)))) {
         fprintf(stderr, "netcap-agent: %s\n", err);
         return 2;
+    }
+    if (kube && !(agent.cluster = cluster_start(kube, &agent.pods, &agent.excluded, o.node, err))) {
+        fprintf(stderr, "netcap-agent: %s\n", err);
+        return 1;
     }
 
     /* Every thread inherits this mask; only sigwait() below receives the stop signals. */
@@ -237,8 +320,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "netcap-agent: %s\n", err);
         return 1;
     }
-    agent_log("listening on %s as node %s: %zu of %zu pods are local, %zu tokens", o.listen, o.node,
-              count_local(&agent.pods), agent.pods.n_pods, agent.auth.n);
+    log_start(&o, &agent);
 
     int sig = 0;
     sigwait(&stop, &sig);
@@ -246,9 +328,14 @@ int main(int argc, char **argv)
     capture_stop_all("the agent is shutting down");
     capture_wait_idle(DRAIN_MS);
     server_stop(d);
-    if (capture_wait_idle(DRAIN_MS) < 0)
+    if (capture_wait_idle(DRAIN_MS) < 0) {
         agent_log("some captures did not end in time");
+        return 0; /* their threads still use what follows: leave it to the exit */
+    }
+    if (cluster_stop(agent.cluster, DRAIN_MS) < 0)
+        return 0;
     auth_free(&agent.auth);
-    podtable_free(&agent.pods);
+    nslist_free(&agent.excluded);
+    podsource_free(&agent.pods);
     return 0;
 }

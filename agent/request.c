@@ -1,4 +1,4 @@
-/* request.c - strict parsing of the capture request JSON with cJSON (see request.h). */
+/* request.c - strict parsing of capture requests and PodCapture specs with cJSON (request.h). */
 #include "request.h"
 
 #include <cJSON.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ncap.h"
+#include "selector.h"
 
 /* Kubernetes names are DNS labels/subdomains: at most 253 characters. */
 #define MAX_NAME 253
@@ -146,54 +147,53 @@ static int parse_targets(const cJSON *arr, struct capture_spec *s, char *err)
     return 0;
 }
 
-static int parse_limits(const cJSON *l, struct capture_spec *s, char *err)
+/* filter, snaplen, limits, direction and sample: the same in a request and in a PodCapture's
+ * spec. prefix ("" or "spec.") makes the sentences name the field as the client wrote it. */
+static int parse_options(const cJSON *root, struct capture_spec *s, const char *prefix, char *err)
 {
-    static const char *const keys[] = {"packets", "seconds", "bytes", NULL};
-    if (!l)
-        return 0;
-    if (!cJSON_IsObject(l))
-        return ncap_fail(err, "limits must be an object");
-    if (check_keys(l, keys, "limits", err) < 0 ||
-        get_uint(l, "packets", "limits.packets", MAX_JSON_INT, &s->max_packets, err) < 0 ||
-        get_uint(l, "seconds", "limits.seconds", 10 * 365 * 86400.0, &s->max_seconds, err) < 0 ||
-        get_uint(l, "bytes", "limits.bytes", MAX_JSON_INT, &s->max_bytes, err) < 0)
-        return -1;
-    return 0;
-}
-
-static int parse_root(const cJSON *root, struct capture_spec *s, char *err)
-{
-    static const char *const keys[] = {"targets",   "filter", "snaplen", "limits",
-                                       "direction", "sample", NULL};
-    if (!cJSON_IsObject(root))
-        return ncap_fail(err, "the request body must be a JSON object");
-    if (check_keys(root, keys, "the request", err) < 0 ||
-        parse_targets(cJSON_GetObjectItemCaseSensitive(root, "targets"), s, err) < 0 ||
-        parse_limits(cJSON_GetObjectItemCaseSensitive(root, "limits"), s, err) < 0)
-        return -1;
+    char field[64];
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(root, "limits");
+    if (l) {
+        static const char *const keys[] = {"packets", "seconds", "bytes", NULL};
+        snprintf(field, sizeof(field), "%slimits", prefix);
+        if (!cJSON_IsObject(l))
+            return ncap_fail(err, "%s must be an object", field);
+        char fp[80], fs[80], fb[80];
+        snprintf(fp, sizeof(fp), "%s.packets", field);
+        snprintf(fs, sizeof(fs), "%s.seconds", field);
+        snprintf(fb, sizeof(fb), "%s.bytes", field);
+        if (check_keys(l, keys, field, err) < 0 ||
+            get_uint(l, "packets", fp, MAX_JSON_INT, &s->max_packets, err) < 0 ||
+            get_uint(l, "seconds", fs, 10 * 365 * 86400.0, &s->max_seconds, err) < 0 ||
+            get_uint(l, "bytes", fb, MAX_JSON_INT, &s->max_bytes, err) < 0)
+            return -1;
+    }
 
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(root, "filter");
     if (f && !cJSON_IsString(f))
-        return ncap_fail(err, "filter must be a string");
+        return ncap_fail(err, "%sfilter must be a string", prefix);
     if (f && strlen(f->valuestring) > MAX_FILTER)
-        return ncap_fail(err, "filter is longer than %d characters", MAX_FILTER);
+        return ncap_fail(err, "%sfilter is longer than %d characters", prefix, MAX_FILTER);
     if (!(s->filter = strdup(f ? f->valuestring : "")))
         return ncap_fail(err, "out of memory");
 
     uint64_t snaplen = NCAP_SNAPLEN_DEFAULT, sample = 1;
-    if (get_uint(root, "snaplen", "snaplen", NCAP_SNAPLEN_MAX, &snaplen, err) < 0 ||
-        get_uint(root, "sample", "sample", UINT32_MAX, &sample, err) < 0)
+    char fsn[64], fsa[64];
+    snprintf(fsn, sizeof(fsn), "%ssnaplen", prefix);
+    snprintf(fsa, sizeof(fsa), "%ssample", prefix);
+    if (get_uint(root, "snaplen", fsn, NCAP_SNAPLEN_MAX, &snaplen, err) < 0 ||
+        get_uint(root, "sample", fsa, UINT32_MAX, &sample, err) < 0)
         return -1;
     if (snaplen == 0)
-        return ncap_fail(err, "snaplen must be at least 1");
+        return ncap_fail(err, "%s must be at least 1", fsn);
     if (sample == 0)
-        return ncap_fail(err, "sample must be at least 1 (1 keeps every packet)");
+        return ncap_fail(err, "%s must be at least 1 (1 keeps every packet)", fsa);
     s->snaplen = (uint32_t)snaplen;
     s->sample = (uint32_t)sample;
 
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "direction");
     if (d && !cJSON_IsString(d))
-        return ncap_fail(err, "direction must be a string");
+        return ncap_fail(err, "%sdirection must be a string", prefix);
     if (!d || strcmp(d->valuestring, "both") == 0)
         s->direction = DIRECTION_BOTH;
     else if (strcmp(d->valuestring, "in") == 0)
@@ -201,11 +201,71 @@ static int parse_root(const cJSON *root, struct capture_spec *s, char *err)
     else if (strcmp(d->valuestring, "out") == 0)
         s->direction = DIRECTION_OUT;
     else
-        return ncap_fail(err, "direction must be \"both\", \"in\" or \"out\"");
+        return ncap_fail(err, "%sdirection must be \"both\", \"in\" or \"out\"", prefix);
     return 0;
 }
 
-int capture_spec_parse(const char *json, size_t len, struct capture_spec *out, char *err)
+static int parse_direct(const cJSON *root, struct capture_spec *s, char *err)
+{
+    static const char *const keys[] = {"targets",   "filter", "snaplen", "limits",
+                                       "direction", "sample", NULL};
+    if (check_keys(root, keys, "the request", err) < 0 ||
+        parse_targets(cJSON_GetObjectItemCaseSensitive(root, "targets"), s, err) < 0)
+        return -1;
+    return parse_options(root, s, "", err);
+}
+
+/* RFC 1123 label (namespaces) or subdomain (names): lower-case letters, digits, '-' (and '.'),
+ * starting and ending alphanumeric. They become parts of API paths, so nothing else passes. */
+static int check_dns_name(const char *s, size_t max, int dots, const char *field, char *err)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max)
+        return ncap_fail(err, "%s must be 1 to %zu characters long", field, max);
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        int inner = c == '-' || (dots && c == '.');
+        if (!alnum && !(inner && i > 0 && i + 1 < n))
+            return ncap_fail(err, "%s \"%s\" is not a valid Kubernetes name", field, s);
+    }
+    return 0;
+}
+
+static int parse_podcapture(const cJSON *root, struct podcapture_ref *pc, char *err)
+{
+    static const char *const keys[] = {"podCapture", "streamKey", NULL};
+    static const char *const ref_keys[] = {"namespace", "name", NULL};
+    if (check_keys(root, keys, "the request", err) < 0)
+        return -1;
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(root, "podCapture");
+    if (!cJSON_IsObject(ref))
+        return ncap_fail(err, "podCapture must be an object");
+    if (check_keys(ref, ref_keys, "podCapture", err) < 0 ||
+        get_name(ref, "namespace", "podCapture.namespace", 1, 63, &pc->namespace_, err) < 0 ||
+        get_name(ref, "name", "podCapture.name", 1, MAX_NAME, &pc->name, err) < 0 ||
+        check_dns_name(pc->namespace_, 63, 0, "podCapture.namespace", err) < 0 ||
+        check_dns_name(pc->name, MAX_NAME, 1, "podCapture.name", err) < 0)
+        return -1;
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(root, "streamKey");
+    if (!key)
+        return ncap_fail(err, "streamKey is required");
+    /* Never echo the key: the sentences say what is wrong, not what was sent. */
+    if (!cJSON_IsString(key))
+        return ncap_fail(err, "streamKey must be a string");
+    size_t n = strlen(key->valuestring);
+    int hex = n == STREAM_KEY_HEX;
+    for (size_t i = 0; hex && i < n; i++) {
+        char c = key->valuestring[i];
+        hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    }
+    if (!hex)
+        return ncap_fail(err, "streamKey must be %d hexadecimal digits", STREAM_KEY_HEX);
+    memcpy(pc->key, key->valuestring, STREAM_KEY_HEX + 1);
+    return 0;
+}
+
+int capture_request_parse(const char *json, size_t len, struct capture_request *out, char *err)
 {
     memset(out, 0, sizeof(*out));
     const char *end = NULL;
@@ -214,18 +274,129 @@ int capture_spec_parse(const char *json, size_t len, struct capture_spec *out, c
         size_t at = end && end >= json ? (size_t)(end - json) : 0;
         return ncap_fail(err, "the request body is not valid JSON (error near byte %zu)", at);
     }
+    int rc = 0;
     /* Only white space may follow the object. */
-    for (const char *p = end; p < json + len; p++) {
-        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
-            cJSON_Delete(root);
-            return ncap_fail(err, "the request body has data after the JSON object");
-        }
+    for (const char *p = end; rc == 0 && p < json + len; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+            rc = ncap_fail(err, "the request body has data after the JSON object");
+    if (rc == 0 && !cJSON_IsObject(root))
+        rc = ncap_fail(err, "the request body must be a JSON object");
+    if (rc == 0) {
+        out->kind = cJSON_HasObjectItem(root, "podCapture") ? REQUEST_PODCAPTURE : REQUEST_TARGETS;
+        rc = out->kind == REQUEST_PODCAPTURE ? parse_podcapture(root, &out->pc, err)
+                                             : parse_direct(root, &out->spec, err);
     }
-    int rc = parse_root(root, out, err);
+    /* cJSON's copy of the key goes back to the heap: wipe it first. */
+    const cJSON *key =
+        cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "streamKey") : NULL;
+    if (cJSON_IsString(key))
+        explicit_bzero(key->valuestring, strlen(key->valuestring));
     cJSON_Delete(root);
     if (rc < 0)
-        capture_spec_free(out);
+        capture_request_free(out);
     return rc;
+}
+
+void capture_request_free(struct capture_request *r)
+{
+    capture_spec_free(&r->spec);
+    free(r->pc.namespace_);
+    free(r->pc.name);
+    explicit_bzero(r, sizeof(*r));
+}
+
+int podcapture_spec_parse(const cJSON *spec, struct podcapture_spec *out, char *err)
+{
+    static const char *const keys[] = {"pods",          "selector", "interface", "filter",
+                                       "snaplen",       "limits",   "direction", "sample",
+                                       "streamKeyHash", NULL};
+    memset(out, 0, sizeof(*out));
+    int rc = -1;
+    if (!cJSON_IsObject(spec)) {
+        ncap_fail(err, "spec must be an object");
+        goto out;
+    }
+    if (check_keys(spec, keys, "spec", err) < 0 ||
+        parse_options(spec, &out->opts, "spec.", err) < 0)
+        goto out;
+    const cJSON *pods = cJSON_GetObjectItemCaseSensitive(spec, "pods");
+    const cJSON *sel = cJSON_GetObjectItemCaseSensitive(spec, "selector");
+    if (!pods == !sel) {
+        ncap_fail(err, "spec must have exactly one of pods and selector");
+        goto out;
+    }
+    if (pods) {
+        if (!cJSON_IsArray(pods) || cJSON_GetArraySize(pods) < 1) {
+            ncap_fail(err, "spec.pods must be an array of at least one pod name");
+            goto out;
+        }
+        if (cJSON_GetArraySize(pods) > REQ_MAX_TARGETS) {
+            ncap_fail(err, "spec.pods names more than the %d pods a capture may take",
+                      REQ_MAX_TARGETS);
+            goto out;
+        }
+        out->pods = calloc((size_t)cJSON_GetArraySize(pods), sizeof(*out->pods));
+        if (!out->pods) {
+            ncap_fail(err, "out of memory");
+            goto out;
+        }
+        const cJSON *p;
+        cJSON_ArrayForEach(p, pods)
+        {
+            char field[48];
+            snprintf(field, sizeof(field), "spec.pods[%zu]", out->n_pods);
+            if (!cJSON_IsString(p)) {
+                ncap_fail(err, "%s must be a string", field);
+                goto out;
+            }
+            if (check_dns_name(p->valuestring, MAX_NAME, 1, field, err) < 0 ||
+                !(out->pods[out->n_pods++] = strdup(p->valuestring)))
+                goto out;
+        }
+    } else {
+        if (!cJSON_IsString(sel)) {
+            ncap_fail(err, "spec.selector must be a string");
+            goto out;
+        }
+        char why[NCAP_ERRBUF_SIZE];
+        if (!(out->selector = selector_parse(sel->valuestring, why))) {
+            ncap_fail(err, "spec.selector: %s", why);
+            goto out;
+        }
+        if (!(out->selector_text = strdup(sel->valuestring))) {
+            ncap_fail(err, "out of memory");
+            goto out;
+        }
+    }
+    char *ifname = NULL;
+    if (get_name(spec, "interface", "spec.interface", 0, IFNAMSIZ - 1, &ifname, err) < 0)
+        goto out;
+    out->interface = ifname ? ifname : strdup("eth0");
+    if (!out->interface) {
+        ncap_fail(err, "out of memory");
+        goto out;
+    }
+    if (!valid_ifname(out->interface)) {
+        ncap_fail(err, "spec.interface is not a valid interface name");
+        goto out;
+    }
+    rc = 0;
+out:
+    if (rc < 0)
+        podcapture_spec_free(out);
+    return rc;
+}
+
+void podcapture_spec_free(struct podcapture_spec *s)
+{
+    for (size_t i = 0; i < s->n_pods; i++)
+        free(s->pods[i]);
+    free(s->pods);
+    selector_free(s->selector);
+    free(s->selector_text);
+    free(s->interface);
+    capture_spec_free(&s->opts);
+    memset(s, 0, sizeof(*s));
 }
 
 void capture_spec_free(struct capture_spec *s)

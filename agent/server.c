@@ -2,9 +2,12 @@
  * server.c - libmicrohttpd handlers for /healthz, /metrics, /v1/pods and /v1/captures.
  *
  * A capture request is answered in three steps, as libmicrohttpd calls the handler: the first
- * call (headers only) checks the path, the method, the bearer token and the announced length, so
- * a stranger is refused before sending a body; the next calls collect the body (at most 64 KiB);
- * the last call parses it, arms the capture and queues either the pcapng stream or an error.
+ * call (headers only) checks the path, the method and the announced length, and (when the agent
+ * takes only direct requests) the bearer token, so a stranger is refused before sending a body;
+ * the next calls collect the body (at most 64 KiB); the last call parses it and sends it down
+ * one of two paths: a PodCapture request to cluster.c (the stream key is its authorization; no
+ * token is needed or looked at), a request with targets to capture_start() (a token is
+ * required). Either queues the pcapng stream or an error.
  */
 #include "server.h"
 
@@ -29,7 +32,7 @@
 
 /* State of one POST /v1/captures between the handler's calls. */
 struct upload {
-    const char *user; /* owned by the auth table */
+    const char *user; /* owned by the auth table; NULL without a valid bearer token */
     char *body;
     size_t len;
     bool too_large;
@@ -155,12 +158,14 @@ static bool is_get(const char *method)
 
 /* ---- routes ---- */
 
-static enum MHD_Result handle_pods(const struct agent *a, struct MHD_Connection *conn)
+static enum MHD_Result handle_pods(struct agent *a, struct MHD_Connection *conn)
 {
     if (!authenticate(a, conn))
         return refuse_unauthenticated(conn, "/v1/pods");
     char err[NCAP_ERRBUF_SIZE];
-    char *json = podtable_local_json(&a->pods, err);
+    struct podtable *t = podsource_get(&a->pods);
+    char *json = podtable_local_json(t, err);
+    podtable_put(t);
     if (!json)
         return reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalError", err);
     return reply(conn, MHD_HTTP_OK, "application/json", json, strlen(json));
@@ -174,31 +179,42 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *conn)
     return reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4", text, strlen(text));
 }
 
-static enum MHD_Result refuse_capture(struct MHD_Connection *conn, const char *user,
-                                      unsigned status, const char *reason, const char *sentence)
+/* who: "by <user>", "for PodCapture <ns>/<name>" or "without a token", for the log. */
+static enum MHD_Result refuse_capture(struct MHD_Connection *conn, const char *who, unsigned status,
+                                      const char *reason, const char *sentence)
 {
-    char client[64], quoted_user[200], quoted[NCAP_ERRBUF_SIZE + 64];
+    char client[64], quoted[NCAP_ERRBUF_SIZE + 64];
     client_address(conn, client, sizeof(client));
-    agent_log("refused capture by %s from %s: %u %s: %s",
-              log_quote(user, quoted_user, sizeof(quoted_user)), client, status, reason,
+    agent_log("refused capture %s from %s: %u %s: %s", who, client, status, reason,
               log_quote(sentence, quoted, sizeof(quoted)));
     return reply_error(conn, status, reason, sentence);
 }
 
+static const char *by_user(const char *user, char *out, size_t size)
+{
+    char quoted[200];
+    if (user)
+        snprintf(out, size, "by %s", log_quote(user, quoted, sizeof(quoted)));
+    else
+        snprintf(out, size, "without a token");
+    return out;
+}
+
 static enum MHD_Result refuse_too_large(struct MHD_Connection *conn, const char *user)
 {
-    char sentence[NCAP_ERRBUF_SIZE];
+    char sentence[NCAP_ERRBUF_SIZE], who[256];
     snprintf(sentence, sizeof(sentence), "the request body is larger than %d bytes",
              SERVER_MAX_BODY);
-    return refuse_capture(conn, user, MHD_HTTP_CONTENT_TOO_LARGE, "RequestTooLarge", sentence);
+    return refuse_capture(conn, by_user(user, who, sizeof(who)), MHD_HTTP_CONTENT_TOO_LARGE,
+                          "RequestTooLarge", sentence);
 }
 
 /* First call of POST /v1/captures: refuse early, or start collecting the body. */
-static enum MHD_Result begin_capture(const struct agent *a, struct MHD_Connection *conn,
-                                     void **con_cls)
+static enum MHD_Result begin_capture(struct agent *a, struct MHD_Connection *conn, void **con_cls)
 {
     const char *user = authenticate(a, conn);
-    if (!user)
+    /* Without cluster mode every request needs a token: refuse before the body comes. */
+    if (!user && !a->cluster)
         return refuse_unauthenticated(conn, "/v1/captures");
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -229,27 +245,9 @@ static void collect_body(struct upload *u, const char *data, size_t size)
     b[u->len] = '\0';
 }
 
-/* Last call of POST /v1/captures: the whole body is here. */
-static enum MHD_Result finish_capture(const struct agent *a, struct MHD_Connection *conn,
-                                      struct upload *u)
+/* The response that streams c; it owns the capture from here (capture_release()). */
+static enum MHD_Result stream_capture(struct MHD_Connection *conn, struct capture *c)
 {
-    char err[NCAP_ERRBUF_SIZE];
-    if (u->too_large)
-        return refuse_too_large(conn, u->user);
-    struct capture_spec spec;
-    if (capture_spec_parse(u->body ? u->body : "", u->len, &spec, err) < 0)
-        return refuse_capture(conn, u->user, MHD_HTTP_BAD_REQUEST, "BadRequest", err);
-
-    char client[64];
-    client_address(conn, client, sizeof(client));
-    struct capture_who who = {.user = u->user, .client = client};
-    struct capture *c;
-    const char *reason = "CaptureFailed";
-    int status = capture_start(&spec, &a->pods, &who, &c, &reason, err);
-    if (status)
-        return refuse_capture(conn, u->user, (unsigned)status, reason, err);
-
-    /* From here the response owns the capture: capture_release() runs when it is destroyed. */
     struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
                                                                capture_read, c, capture_release);
     if (!r) {
@@ -263,11 +261,82 @@ static enum MHD_Result finish_capture(const struct agent *a, struct MHD_Connecti
     return ret;
 }
 
+static enum MHD_Result podcapture_capture(struct agent *a, struct MHD_Connection *conn,
+                                          const struct podcapture_ref *ref)
+{
+    char err[NCAP_ERRBUF_SIZE], who[700], client[64];
+    snprintf(who, sizeof(who), "for PodCapture %s/%s", ref->namespace_, ref->name);
+    if (!a->cluster)
+        return refuse_capture(conn, who, MHD_HTTP_BAD_REQUEST, "BadRequest",
+                              "this agent runs outside a cluster and takes no PodCapture requests "
+                              "(give it --kubeconfig or --in-cluster)");
+    client_address(conn, client, sizeof(client));
+    struct capture *c;
+    const char *reason = "CaptureFailed";
+    int status = cluster_capture(a->cluster, ref, client, &c, &reason, err);
+    if (status)
+        return refuse_capture(conn, who, (unsigned)status, reason, err);
+    return stream_capture(conn, c);
+}
+
+static enum MHD_Result direct_capture(struct agent *a, struct MHD_Connection *conn,
+                                      const char *user, struct capture_spec *spec)
+{
+    char err[NCAP_ERRBUF_SIZE], who[256], client[64];
+    if (!user) {
+        capture_spec_free(spec);
+        return refuse_unauthenticated(conn, "/v1/captures");
+    }
+    for (size_t i = 0; i < spec->n_targets; i++) {
+        if (nslist_has(&a->excluded, spec->targets[i].namespace_)) {
+            snprintf(err, sizeof(err), "namespace %s is excluded from capture on this agent",
+                     spec->targets[i].namespace_);
+            capture_spec_free(spec);
+            return refuse_capture(conn, by_user(user, who, sizeof(who)), MHD_HTTP_FORBIDDEN,
+                                  "NamespaceExcluded", err);
+        }
+    }
+    client_address(conn, client, sizeof(client));
+    struct capture_who cw = {.user = user, .client = client};
+    struct capture *c;
+    const char *reason = "CaptureFailed";
+    int status = capture_start(spec, &a->pods, &cw, NULL, &c, &reason, err);
+    if (status)
+        return refuse_capture(conn, by_user(user, who, sizeof(who)), (unsigned)status, reason, err);
+    return stream_capture(conn, c);
+}
+
+/* Last call of POST /v1/captures: the whole body is here. */
+static enum MHD_Result finish_capture(struct agent *a, struct MHD_Connection *conn,
+                                      struct upload *u)
+{
+    char err[NCAP_ERRBUF_SIZE], who[256];
+    if (u->too_large)
+        return refuse_too_large(conn, u->user);
+    struct capture_request req;
+    if (capture_request_parse(u->body ? u->body : "", u->len, &req, err) < 0) {
+        /* A cluster request's body holds the stream key: do not keep it around. */
+        if (u->body)
+            explicit_bzero(u->body, u->len);
+        return refuse_capture(conn, by_user(u->user, who, sizeof(who)), MHD_HTTP_BAD_REQUEST,
+                              "BadRequest", err);
+    }
+    if (u->body)
+        explicit_bzero(u->body, u->len);
+    enum MHD_Result ret;
+    if (req.kind == REQUEST_PODCAPTURE)
+        ret = podcapture_capture(a, conn, &req.pc);
+    else
+        ret = direct_capture(a, conn, u->user, &req.spec);
+    capture_request_free(&req);
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
-    const struct agent *a = cls;
+    struct agent *a = cls;
     (void)version;
     if (*con_cls) {
         struct upload *u = *con_cls;
@@ -327,8 +396,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     agent_log("https: %s", msg);
 }
 
-struct MHD_Daemon *server_start(const struct agent *a, const struct sockaddr *addr,
-                                const char *cert_pem, const char *key_pem, char *err)
+struct MHD_Daemon *server_start(struct agent *a, const struct sockaddr *addr, const char *cert_pem,
+                                const char *key_pem, char *err)
 {
     unsigned flags = MHD_USE_TLS | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
                      MHD_USE_ERROR_LOG;
