@@ -659,6 +659,10 @@ int ncap_kube_watch(struct ncap_kube *k, const char *path, ncap_kube_watch_cb cb
     curl_easy_setopt(w.h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(w.h, CURLOPT_ERRORBUFFER, ebuf);
     CURLcode cr = curl_easy_perform(w.h);
+    /* A watch that ends without a body byte (timeoutSeconds, nothing changed) never ran the
+     * write callback that records the status: read it now. */
+    if (cr == CURLE_OK && !w.status)
+        curl_easy_getinfo(w.h, CURLINFO_RESPONSE_CODE, &w.status);
 
     if (w.cb_rc) {
         rc = w.cb_rc;
@@ -669,8 +673,6 @@ int ncap_kube_watch(struct ncap_kube *k, const char *path, ncap_kube_watch_cb cb
     } else if (cr != CURLE_OK) {
         transport_fail(k, w.h, cr, ebuf, err);
     } else if (w.status < 200 || w.status > 299) {
-        if (!w.status)
-            curl_easy_getinfo(w.h, CURLINFO_RESPONSE_CODE, &w.status);
         cJSON *st = w.line.len ? cJSON_ParseWithLength(w.line.buf, w.line.len) : NULL;
         ncap_kube_status_sentence((int)w.status, st, err);
         cJSON_Delete(st);
