@@ -71,6 +71,11 @@ def cluster(ws, lab, build_dir):
         st.put("namespaces", {"apiVersion": "v1", "kind": "Namespace",
                               "metadata": {"name": ns}, "status": {"phase": "Active"}})
     for pod in lab.podlist()["items"]:
+        # Two stand-in nodes: backend "runs" on node2, served by its own agent, so a label
+        # selector matching both pods makes the extcap merge two agents' streams.
+        pod["metadata"]["labels"]["tier"] = "web"
+        if pod["metadata"]["name"] == "backend":
+            pod["spec"]["nodeName"] = "node2"
         st.put("pods", pod)
     st.put("pods", {"apiVersion": "v1", "kind": "Pod",
                     "metadata": {"name": "coredns", "namespace": "kube-system",
@@ -101,16 +106,24 @@ def cluster(ws, lab, build_dir):
 
     lab.start_agent(build_dir, extra_args=["--kubeconfig", os.path.join(d, "agent.kubeconfig"),
                                            "--exclude-namespaces", "kube-system"])
-    port = lab.state["agent"]["port"]
-    st.put("pods", {"apiVersion": "v1", "kind": "Pod",
-                    "metadata": {"name": "netcap-agent-node1", "namespace": "netcap",
-                                 "labels": {"app.kubernetes.io/name": "netcap-agent"}},
-                    "spec": {"nodeName": labmod.NODE, "hostNetwork": True,
-                             "containers": [{"name": "agent", "ports": [
-                                 {"name": "https", "containerPort": port}]}]},
-                    "status": {"phase": "Running", "podIP": "127.0.0.1",
-                               "podIPs": [{"ip": "127.0.0.1"}]}})
+    port2 = labmod.free_port()
+    agent2 = lab._spawn([labmod.build_artifacts(build_dir)["agent"], "--listen",
+                         f"127.0.0.1:{port2}", "--tls-cert", f["cert"], "--tls-key", f["key"],
+                         "--kubeconfig", os.path.join(d, "agent.kubeconfig"), "--node-name",
+                         "node2", "--exclude-namespaces", "kube-system"], "agent-node2.log",
+                        new_session=False, pdeathsig=True)
+    for node, port in ((labmod.NODE, lab.state["agent"]["port"]), ("node2", port2)):
+        st.put("pods", {"apiVersion": "v1", "kind": "Pod",
+                        "metadata": {"name": f"netcap-agent-{node}", "namespace": "netcap",
+                                     "labels": {"app.kubernetes.io/name": "netcap-agent"}},
+                        "spec": {"nodeName": node, "hostNetwork": True,
+                                 "containers": [{"name": "agent", "ports": [
+                                     {"name": "https", "containerPort": port}]}]},
+                        "status": {"phase": "Running", "podIP": "127.0.0.1",
+                                   "podIPs": [{"ip": "127.0.0.1"}]}})
     yield {"api": api, "kc": kc, "toks": toks, "dir": d}
+    agent2.terminate()
+    agent2.wait(15)
     api.stop()
     lab.start_agent(build_dir)  # back to direct mode for the other modules
 
@@ -165,6 +178,38 @@ def test_token_user_captures_through_the_api_server(cluster, lab):
         "the agent never wrote the PodCapture's status"
     assert any(u == "alice" and m == "DELETE" for u, m, p in log)
     assert podcaptures(cluster) == [], "the extcap left its PodCapture behind"
+
+
+def test_label_selector_across_two_nodes_is_one_merged_capture(cluster, lab):
+    """tier=web matches frontend (node1) and backend (node2): two agents, one pcapng section.
+    5 pings are seen leaving frontend and arriving at backend, and the replies the other way:
+    20 packets, 10 from each node, none lost, each with its own pod and node."""
+    path = os.path.join(lab.state["ws"]["out"], "cluster-selector.pcapng")
+    env = cluster_env(cluster, "alice", NETCAP_POD=None, NETCAP_SELECTOR="tier=web")
+    t = live_tshark(lab, ["-i", IFACE, "-f", "icmp", "-o", f"{PREF}.maxpackets:20", "-w", path],
+                    env=env)
+    try:
+        assert t.wait_line("Capturing on", 30), t.describe()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # both agents armed: both wrote their status
+            pcs = podcaptures(cluster)
+            if pcs and len(pcs[0].get("status", {}).get("nodes", {})) == 2:
+                break
+            time.sleep(0.2)
+        lab.ping(count=5, interval=0.2)
+        rc = t.wait(60)
+    finally:
+        t.kill()
+    assert rc == 0, t.describe()
+    rows = read_fields(lab, path, ["k8s.pod", "k8s.node", "icmp.type", "netcap.direction"])
+    assert len(rows) == 20, rows
+    by = {}
+    for r in rows:
+        by.setdefault((r["k8s.pod"], r["k8s.node"]), []).append(r)
+    assert sorted(by) == [("backend", "node2"), ("frontend", "node1")], sorted(by)
+    assert len(by[("frontend", "node1")]) == 10 and len(by[("backend", "node2")]) == 10
+    p = lab.tshark(["-r", path, "-T", "fields", "-e", "frame.interface_id"])
+    assert sorted(set(p.stdout.split())) == ["0", "1"], "interface ids were not renumbered"
 
 
 def test_exec_plugin_user_captures(cluster, lab):
