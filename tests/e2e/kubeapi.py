@@ -3,7 +3,7 @@
 Small and faithful where netcap looks: the real paths and JSON shapes (NamespaceList, PodList,
 ServiceList, the PodCapture custom resource with its status subresource), list + watch with
 resourceVersion, labelSelector (=, ==, !=) and fieldSelector, Status objects with the real
-message formats, bearer-token authentication, RBAC checked per request with the real verb
+message formats, bearer-token and client-certificate authentication, RBAC checked per request with the real verb
 mapping, and the pod proxy: authenticate, authorize `pods/proxy`, DROP the Authorization header
 (kube-apiserver removes it after authenticating), forward to https://<podIP>:<port>/<path>
 without verifying the backend certificate (as the real pod proxy), and stream the answer back
@@ -182,8 +182,16 @@ class Handler(BaseHTTPRequestHandler):
         return group, p[0], ns, name, sub, rest, q
 
     def _authenticate(self):
+        """Bearer token, else a client certificate signed by the client CA (user = CN,
+        groups = O), as kube-apiserver's x509 authenticator."""
         h = self.headers.get("Authorization", "")
         user = self.api.users.get(h[7:].strip()) if h.startswith("Bearer ") else None
+        cert = self.connection.getpeercert() if not h else None
+        if cert:
+            rdns = [dict(rdn) for rdn in cert.get("subject", ())]
+            cn = next((r["commonName"] for r in rdns if "commonName" in r), None)
+            groups = [r["organizationName"] for r in rdns if "organizationName" in r]
+            user = (cn, groups) if cn else None
         if not user:
             self._status(401, "Unauthorized", "Unauthorized")
         return user
@@ -365,7 +373,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class KubeAPI:
-    def __init__(self, cert, key, users, rbac, listen=("127.0.0.1", 0)):
+    def __init__(self, cert, key, users, rbac, client_ca=None, listen=("127.0.0.1", 0)):
         self.users, self.rbac = users, rbac
         self.store = Store()
         self.closing = False
@@ -375,6 +383,9 @@ class KubeAPI:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(cert, key)
+        if client_ca:  # requested, not required: tokens work without one, as on the real one
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+            ctx.load_verify_locations(client_ca)
         self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True)
 
     @property

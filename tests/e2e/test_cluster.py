@@ -4,6 +4,7 @@ pod proxy -> netcap-agent in cluster mode -> one pcapng stream -> real tshark as
 The session's agent is restarted for this module with --kubeconfig (its own service-account
 identity) and --exclude-namespaces kube-system, and put back in direct mode afterwards.
 """
+import base64
 import datetime
 import hashlib
 import json
@@ -65,7 +66,7 @@ def cluster(ws, lab, build_dir):
              toks["carol"]: ("carol", ["capture-shop", "system:authenticated"]),
              toks["admin"]: ("admin", ["system:masters"]),
              toks["agent"]: (AGENT_SA, ["system:serviceaccounts"])}
-    api = KubeAPI(f["cert"], f["key"], users, rules()).start()
+    api = KubeAPI(f["cert"], f["key"], users, rules(), client_ca=f["ca"]).start()
     st = api.store
     for ns in ("shop", "netcap", "kube-system"):
         st.put("namespaces", {"apiVersion": "v1", "kind": "Namespace",
@@ -89,6 +90,21 @@ def cluster(ws, lab, build_dir):
     for u in ("alice", "admin"):
         kc[u] = os.path.join(d, f"{u}.kubeconfig")
         kubeconfig(kc[u], api.url, ws["ca"], {"token": toks[u]})
+    # bob logs in with a client certificate from the cluster CA: CN is the user, O the group.
+    bob = {n: os.path.join(lab.dir, f"bob.{n}") for n in ("key", "csr", "crt", "ext")}
+    labmod.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", bob["key"], "-out", bob["csr"],
+                "-subj", "/O=capture-shop/CN=bob"])
+    with open(bob["ext"], "w") as fh:
+        fh.write("extendedKeyUsage=clientAuth\n")
+    labmod.run(["openssl", "x509", "-req", "-in", bob["csr"], "-CA", f["ca"], "-CAkey",
+                f["ca_key"], "-CAcreateserial", "-out", bob["crt"], "-days", "1",
+                "-extfile", bob["ext"]])
+    b64 = {n: base64.b64encode(open(bob[n], "rb").read()).decode() for n in ("crt", "key")}
+    kc["bob"] = os.path.join(d, "bob.kubeconfig")
+    kubeconfig(kc["bob"], api.url, ws["ca"], {"client-certificate-data": b64["crt"],
+                                               "client-key-data": b64["key"]})
+    os.chmod(kc["bob"], 0o600)
     plugin = os.path.join(d, "carol-credential")
     expiry = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1))
     with open(plugin, "w") as fh:
@@ -218,6 +234,12 @@ def test_exec_plugin_user_captures(cluster, lab):
     assert any(u == "carol" for u, _, _ in cluster["api"].store.log)
     with open(os.path.join(cluster["dir"], "carol-runs")) as f:
         assert len(f.read().split()) >= 1
+
+
+def test_client_certificate_user_captures(cluster, lab):
+    path = capture_pings(lab, cluster, "bob", "cluster-bob.pcapng", 4)
+    assert count(lab, path, 'k8s.pod == "frontend"') == 4
+    assert any(u == "bob" and "/proxy/" in p for u, _, p in cluster["api"].store.log)
 
 
 def test_no_rbac_in_kube_system_is_one_sentence(cluster, lab):
