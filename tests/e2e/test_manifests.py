@@ -1,0 +1,96 @@
+"""packaging/kubernetes, checked offline against what the code really does: the CRD schema holds
+every field the extcap writes, the agent's ClusterRole grants exactly what the API stand-in's
+RBAC gives the agent in test_cluster (which the real agent was seen to need), and the DaemonSet
+passes only flags netcap-agent knows, with the hardening the design asks for."""
+import os
+import re
+import subprocess
+
+import yaml
+
+from test_cluster import AGENT_SA, rules
+
+import lab as labmod
+
+DIR = os.path.join(os.path.dirname(__file__), "..", "..", "packaging", "kubernetes")
+
+
+def docs():
+    kust = yaml.safe_load(open(os.path.join(DIR, "kustomization.yaml")))
+    out = []
+    for r in kust["resources"]:
+        out += [d for d in yaml.safe_load_all(open(os.path.join(DIR, r))) if d]
+    assert sorted(os.listdir(DIR)) == sorted(kust["resources"] + ["kustomization.yaml"])
+    return out
+
+
+def one(kind, name):
+    found = [d for d in docs() if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, (kind, name)
+    return found[0]
+
+
+def test_crd_schema_covers_the_podcapture_the_extcap_writes():
+    crd = one("CustomResourceDefinition", "podcaptures.netcap.io")
+    assert crd["spec"]["group"] == "netcap.io" and crd["spec"]["scope"] == "Namespaced"
+    v = crd["spec"]["versions"][0]
+    assert v["name"] == "v1alpha1" and v["subresources"] == {"status": {}}
+    props = v["schema"]["openAPIV3Schema"]["properties"]
+    assert set(props["spec"]["properties"]) == {"pods", "selector", "interface", "filter",
+                                                "snaplen", "limits", "direction", "sample",
+                                                "streamKeyHash"}
+    assert set(props["spec"]["properties"]["limits"]["properties"]) == {"packets", "seconds",
+                                                                         "bytes"}
+    pattern = props["spec"]["properties"]["streamKeyHash"]["pattern"]
+    assert re.match(pattern, "sha256:" + "0f" * 32)
+    assert set(props["status"]["properties"]) == {"phase", "nodes"}
+    cols = {c["name"] for c in v["additionalPrinterColumns"]}
+    assert {"Phase", "Age"} <= cols
+
+
+def test_agent_clusterrole_is_what_the_agent_uses():
+    role = one("ClusterRole", "netcap-agent")
+    granted = {(g, r, verb) for rule in role["rules"] for g in rule["apiGroups"]
+               for r in rule["resources"] for verb in rule["verbs"]}
+    used = {(g, r, verb) for rule in rules() if rule["subject"] == AGENT_SA
+            for g in rule["apiGroups"] for r in rule["resources"] for verb in rule["verbs"]}
+    assert granted == used
+    binding = one("ClusterRoleBinding", "netcap-agent")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "netcap-agent",
+                                    "namespace": "netcap"}]
+
+
+def test_daemonset_args_are_real_flags_and_hardened(artifacts):
+    ds = one("DaemonSet", "netcap-agent")
+    pod = ds["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    help_text = subprocess.run([artifacts["agent"], "--help"], capture_output=True,
+                               text=True).stdout
+    for arg in c["args"]:
+        flag = arg.split("=")[0]
+        assert re.search(rf"(^|\s){re.escape(flag)}(\s|$)", help_text), f"{flag} not in --help"
+    assert pod["hostPID"] is True and pod["serviceAccountName"] == "netcap-agent"
+    assert {"name": "https", "containerPort": 9443, "protocol": "TCP"} in c["ports"]
+    sc = c["securityContext"]
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert set(sc["capabilities"]["add"]) <= {"NET_ADMIN", "NET_RAW", "SYS_ADMIN", "SYS_PTRACE"}
+    assert sc["readOnlyRootFilesystem"] and not sc["allowPrivilegeEscalation"]
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert c["resources"]["limits"]["memory"]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert c[probe]["httpGet"]["path"] == "/healthz"
+        assert c[probe]["httpGet"]["scheme"] == "HTTPS"
+    assert any(e["name"] == "NODE_NAME" for e in c["env"])
+
+
+def test_capture_user_role_is_per_namespace():
+    role = one("ClusterRole", "netcap-capture")
+    pc = [r for r in role["rules"] if r["apiGroups"] == ["netcap.io"]]
+    assert pc and set(pc[0]["verbs"]) == {"create", "get", "delete"}
+    rb = one("RoleBinding", "netcap-capture")
+    assert rb["metadata"]["namespace"] == "shop" and rb["roleRef"]["kind"] == "ClusterRole"
+    proxy = one("Role", "netcap-agent-proxy")
+    assert proxy["metadata"]["namespace"] == "netcap"
+    assert any("pods/proxy" in r["resources"] and r["verbs"] == ["create"]
+               for r in proxy["rules"])
+    assert labmod.NAMESPACE == "shop"
