@@ -72,12 +72,20 @@ def cluster(ws, lab, build_dir):
         st.put("namespaces", {"apiVersion": "v1", "kind": "Namespace",
                               "metadata": {"name": ns}, "status": {"phase": "Active"}})
     for pod in lab.podlist()["items"]:
-        # Two stand-in nodes: backend "runs" on node2, served by its own agent, so a label
-        # selector matching both pods makes the extcap merge two agents' streams.
+        # backend "runs" on node2, served by its own agent, so a label selector matching both
+        # pods makes the extcap merge two agents' streams.
         pod["metadata"]["labels"]["tier"] = "web"
         if pod["metadata"]["name"] == "backend":
             pod["spec"]["nodeName"] = "node2"
         st.put("pods", pod)
+    # Four more pods across three nodes: in the API (and so in every agent's pod table and
+    # peer map) but never targeted, so they need no network namespace.
+    for name, node, ip in (("cart", "node3", "10.231.0.20"), ("db", "node3", "10.231.0.21"),
+                           ("cache", "node2", "10.231.0.22")):
+        st.put("pods", {"apiVersion": "v1", "kind": "Pod",
+                        "metadata": {"name": name, "namespace": "shop", "labels": {"app": name}},
+                        "spec": {"nodeName": node, "containers": [{"name": name}]},
+                        "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}})
     st.put("pods", {"apiVersion": "v1", "kind": "Pod",
                     "metadata": {"name": "coredns", "namespace": "kube-system",
                                  "labels": {"k8s-app": "kube-dns"}},
@@ -122,13 +130,16 @@ def cluster(ws, lab, build_dir):
 
     lab.start_agent(build_dir, extra_args=["--kubeconfig", os.path.join(d, "agent.kubeconfig"),
                                            "--exclude-namespaces", "kube-system"])
-    port2 = labmod.free_port()
-    agent2 = lab._spawn([labmod.build_artifacts(build_dir)["agent"], "--listen",
-                         f"127.0.0.1:{port2}", "--tls-cert", f["cert"], "--tls-key", f["key"],
-                         "--kubeconfig", os.path.join(d, "agent.kubeconfig"), "--node-name",
-                         "node2", "--exclude-namespaces", "kube-system"], "agent-node2.log",
-                        new_session=False, pdeathsig=True)
-    for node, port in ((labmod.NODE, lab.state["agent"]["port"]), ("node2", port2)):
+    ports, agents = {labmod.NODE: lab.state["agent"]["port"]}, []
+    for node in ("node2", "node3"):  # one agent per stand-in node, as a DaemonSet would run
+        ports[node] = labmod.free_port()
+        agents.append(lab._spawn(
+            [labmod.build_artifacts(build_dir)["agent"], "--listen", f"127.0.0.1:{ports[node]}",
+             "--tls-cert", f["cert"], "--tls-key", f["key"], "--kubeconfig",
+             os.path.join(d, "agent.kubeconfig"), "--node-name", node,
+             "--exclude-namespaces", "kube-system"], f"agent-{node}.log", new_session=False,
+            pdeathsig=True))
+    for node, port in ports.items():
         st.put("pods", {"apiVersion": "v1", "kind": "Pod",
                         "metadata": {"name": f"netcap-agent-{node}", "namespace": "netcap",
                                      "labels": {"app.kubernetes.io/name": "netcap-agent"}},
@@ -138,8 +149,10 @@ def cluster(ws, lab, build_dir):
                         "status": {"phase": "Running", "podIP": "127.0.0.1",
                                    "podIPs": [{"ip": "127.0.0.1"}]}})
     yield {"api": api, "kc": kc, "toks": toks, "dir": d}
-    agent2.terminate()
-    agent2.wait(15)
+    for a in agents:
+        assert a.poll() is None, "an extra agent died during the cluster tests"
+        a.terminate()
+        a.wait(15)
     api.stop()
     lab.start_agent(build_dir)  # back to direct mode for the other modules
 
@@ -197,7 +210,8 @@ def test_token_user_captures_through_the_api_server(cluster, lab):
 
 
 def test_label_selector_across_two_nodes_is_one_merged_capture(cluster, lab):
-    """tier=web matches frontend (node1) and backend (node2): two agents, one pcapng section.
+    """Three nodes with an agent each, six pods; tier=web matches frontend (node1) and backend
+    (node2) only: two agents stream, one pcapng section.
     5 pings are seen leaving frontend and arriving at backend, and the replies the other way:
     20 packets, 10 from each node, none lost, each with its own pod and node."""
     path = os.path.join(lab.state["ws"]["out"], "cluster-selector.pcapng")
