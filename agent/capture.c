@@ -36,6 +36,7 @@
 #include "pcapng.h"
 #include "ring.h"
 #include "tlv.h"
+#include "deadline.h"
 
 #define NS_PER_S 1000000000ull
 #define ISB_INTERVAL_NS NS_PER_S
@@ -817,14 +818,7 @@ void capture_stop_all(const char *reason)
 
 int capture_wait_idle(int timeout_ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = agent_deadline(CLOCK_REALTIME, (unsigned long)timeout_ms);
     pthread_mutex_lock(&reg_mu);
     int rc = 0;
     while (reg_active > 0 && rc == 0)

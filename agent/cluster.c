@@ -24,6 +24,7 @@
 #include "ncap.h"
 #include "selector.h"
 #include "sha256.h"
+#include "deadline.h"
 
 #define API_PREFIX "/apis/netcap.io/v1alpha1"
 #define MANAGED_BY_LABEL "app.kubernetes.io/managed-by"
@@ -148,14 +149,7 @@ static void format_time(time_t t, char out[32])
 /* Sleep up to ms, waking early when the cluster is stopping. */
 static void cluster_pause(struct cluster *cl, unsigned ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = agent_deadline(CLOCK_MONOTONIC, (unsigned long)ms);
     pthread_mutex_lock(&cl->mu);
     while (!cl->stopping && pthread_cond_timedwait(&cl->cv, &cl->mu, &until) == 0)
         ;
@@ -955,14 +949,7 @@ int cluster_stop(struct cluster *cl, int timeout_ms)
 {
     if (!cl)
         return 0;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = agent_deadline(CLOCK_MONOTONIC, (unsigned long)timeout_ms);
     pthread_mutex_lock(&cl->mu);
     cl->stopping = true;
     pthread_cond_broadcast(&cl->cv);

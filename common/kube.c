@@ -47,21 +47,6 @@ struct ncap_kube {
     size_t key_len;
 };
 
-static char *dup_n(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
-static char *dup_str(const char *s)
-{
-    return s ? dup_n(s, strlen(s)) : NULL;
-}
-
 /* A token file's content without surrounding whitespace; NULL with errno set. */
 static char *read_token(const char *path)
 {
@@ -83,7 +68,7 @@ static char *read_token(const char *path)
     size_t l = strlen(s);
     while (l > 0 && (s[l - 1] == ' ' || s[l - 1] == '\t' || s[l - 1] == '\r' || s[l - 1] == '\n'))
         l--;
-    char *t = dup_n(s, l);
+    char *t = ncap_strndup(s, l);
     memset(buf, 0, sizeof(buf));
     if (!t)
         errno = ENOMEM;
@@ -156,7 +141,7 @@ static int set_server(struct ncap_kube *k, const char *server, const char *tls_n
         goto out;
     }
     if (!tls_name || !*tls_name) {
-        k->base = dup_str(server);
+        k->base = ncap_strdup(server);
     } else {
         size_t l = strlen(tls_name) + strlen(host) + 8;
         char *entry = malloc(l);
@@ -172,7 +157,7 @@ static int set_server(struct ncap_kube *k, const char *server, const char *tls_n
             ncap_fail(err, "tls-server-name \"%s\" is not a valid host name", tls_name);
             goto out;
         }
-        k->base = dup_str(url);
+        k->base = ncap_strdup(url);
         if (!k->connect_to) {
             ncap_fail(err, "out of memory");
             goto out;
@@ -199,7 +184,7 @@ static int copy_blob(char **dst, size_t *dst_len, const char *src, size_t len)
 {
     if (!src)
         return 0;
-    *dst = dup_n(src, len);
+    *dst = ncap_strndup(src, len);
     *dst_len = len;
     return *dst ? 0 : -1;
 }
@@ -222,7 +207,7 @@ struct ncap_kube *ncap_kube_new(const struct ncap_kubeconfig *kc, char *err)
     }
     const struct ncap_kube_cluster *c = &kc->cluster;
     const struct ncap_kube_user *u = &kc->user;
-    k->server = dup_str(c->server);
+    k->server = ncap_strdup(c->server);
     if (!k->server) {
         ncap_fail(err, "out of memory");
         goto fail;
@@ -236,13 +221,13 @@ struct ncap_kube *ncap_kube_new(const struct ncap_kubeconfig *kc, char *err)
     } else if (c->ca_file) {
         if (readable("certificate authority file", c->ca_file, err) < 0)
             goto fail;
-        if (!(k->ca_file = dup_str(c->ca_file)))
+        if (!(k->ca_file = ncap_strdup(c->ca_file)))
             goto oom;
     }
 
     /* As kubectl: a token beats a token file, and -data beats the file. */
     if (u->token && *u->token) {
-        if (!(k->token = dup_str(u->token)))
+        if (!(k->token = ncap_strdup(u->token)))
             goto oom;
     } else if (u->token_file) {
         k->token = read_token(u->token_file);
@@ -250,7 +235,7 @@ struct ncap_kube *ncap_kube_new(const struct ncap_kubeconfig *kc, char *err)
             ncap_fail(err, "cannot read the token file %s: %s", u->token_file, strerror(errno));
             goto fail;
         }
-        if (!(k->token_file = dup_str(u->token_file)))
+        if (!(k->token_file = ncap_strdup(u->token_file)))
             goto oom;
     }
     if (u->cert_data) {
@@ -259,7 +244,7 @@ struct ncap_kube *ncap_kube_new(const struct ncap_kubeconfig *kc, char *err)
     } else if (u->cert_file) {
         if (readable("client certificate", u->cert_file, err) < 0)
             goto fail;
-        if (!(k->cert_file = dup_str(u->cert_file)))
+        if (!(k->cert_file = ncap_strdup(u->cert_file)))
             goto oom;
     }
     if (u->key_data) {
@@ -268,7 +253,7 @@ struct ncap_kube *ncap_kube_new(const struct ncap_kubeconfig *kc, char *err)
     } else if (u->key_file) {
         if (readable("client key", u->key_file, err) < 0)
             goto fail;
-        if (!(k->key_file = dup_str(u->key_file)))
+        if (!(k->key_file = ncap_strdup(u->key_file)))
             goto oom;
     }
     if (!(k->cert_data || k->cert_file) != !(k->key_data || k->key_file)) {

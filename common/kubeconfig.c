@@ -48,21 +48,6 @@ extern char **environ;
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-static char *dup_n(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
-static char *dup_str(const char *s)
-{
-    return s ? dup_n(s, strlen(s)) : NULL;
-}
-
 static bool is_sep(char c)
 {
 #ifdef _WIN32
@@ -258,16 +243,16 @@ static char *home_dir(void)
 #else
     const char *h = getenv("HOME");
 #endif
-    return h && *h ? dup_str(h) : NULL;
+    return h && *h ? ncap_strdup(h) : NULL;
 }
 
 static char *absolute(const char *path)
 {
     if (is_absolute(path))
-        return dup_str(path);
+        return ncap_strdup(path);
     if (path[0] == '~' && is_sep(path[1])) {
         char *home = home_dir();
-        char *p = home ? join_path(home, path + 2) : dup_str(path);
+        char *p = home ? join_path(home, path + 2) : ncap_strdup(path);
         free(home);
         return p;
     }
@@ -277,7 +262,7 @@ static char *absolute(const char *path)
 #else
     if (!getcwd(cwd, sizeof(cwd)))
 #endif
-        return dup_str(path);
+        return ncap_strdup(path);
     return join_path(cwd, path);
 }
 
@@ -288,7 +273,7 @@ static char *dir_of(const char *path)
         n--;
     if (n > 1)
         n--; /* drop the separator, except for the root */
-    return n ? dup_n(path, n) : dup_str(".");
+    return n ? ncap_strndup(path, n) : ncap_strdup(".");
 }
 
 /* 1 loaded, 0 does not exist, -1 with err. */
@@ -327,7 +312,7 @@ static int kfile_load(struct kfile *f, const char *path, char *err)
         return ncap_fail(err, "kubeconfig %s: not a kubeconfig (the top level is not a mapping)",
                          path);
     }
-    f->path = dup_str(path);
+    f->path = ncap_strdup(path);
     f->dir = dir_of(path);
     if (!f->path || !f->dir) {
         free(f->path);
@@ -345,9 +330,9 @@ static int kset_open(struct kset *s, const char *paths, char *err)
     memset(s, 0, sizeof(*s));
     char *list = NULL;
     if (paths && *paths) {
-        list = dup_str(paths);
+        list = ncap_strdup(paths);
     } else if (getenv("KUBECONFIG") && *getenv("KUBECONFIG")) {
-        list = dup_str(getenv("KUBECONFIG"));
+        list = ncap_strdup(getenv("KUBECONFIG"));
     } else {
         char *home = home_dir();
         if (!home)
@@ -362,7 +347,7 @@ static int kset_open(struct kset *s, const char *paths, char *err)
     }
     if (!list)
         return ncap_fail(err, "kubeconfig: out of memory");
-    s->label = dup_str(list);
+    s->label = ncap_strdup(list);
 
     size_t n_entries = 1;
     for (const char *c = list; *c; c++)
@@ -464,7 +449,7 @@ static int get_str(struct where w, yaml_node_t *m, const char *key, char **out, 
         return 0;
     if (n->type != YAML_SCALAR_NODE)
         return ncap_fail(err, "kubeconfig %s: %s %s must be a string", w.f->path, w.what, key);
-    *out = dup_n((const char *)n->data.scalar.value, n->data.scalar.length);
+    *out = ncap_strndup((const char *)n->data.scalar.value, n->data.scalar.length);
     if (!*out)
         return ncap_fail(err, "kubeconfig %s: out of memory", w.f->path);
     return 0;
@@ -631,7 +616,7 @@ static int parse_exec(struct where w, yaml_node_t *m, struct ncap_kube_exec *x, 
             yaml_node_t *a = yaml_document_get_node(&w.f->doc, *it);
             if (!a || a->type != YAML_SCALAR_NODE)
                 return ncap_fail(err, "kubeconfig %s: %s exec args must be strings", path, w.what);
-            x->args[x->n_args] = dup_n((const char *)a->data.scalar.value, a->data.scalar.length);
+            x->args[x->n_args] = ncap_strndup((const char *)a->data.scalar.value, a->data.scalar.length);
             if (!x->args[x->n_args++])
                 return ncap_fail(err, "kubeconfig %s: out of memory", path);
         }
@@ -657,7 +642,7 @@ static int parse_exec(struct where w, yaml_node_t *m, struct ncap_kube_exec *x, 
             if (!kv->key || !*kv->key || strchr(kv->key, '='))
                 return ncap_fail(err, "kubeconfig %s: %s exec env entry has no valid name", path,
                                  w.what);
-            if (!kv->value && !(kv->value = dup_str("")))
+            if (!kv->value && !(kv->value = ncap_strdup("")))
                 return ncap_fail(err, "kubeconfig %s: out of memory", path);
         }
     }
@@ -769,7 +754,7 @@ void ncap_strv_free(char **v, size_t n)
 static int resolve(struct kset *s, const char *context, struct ncap_kubeconfig *out, char *err)
 {
     if (context && *context) {
-        out->context = dup_str(context);
+        out->context = ncap_strdup(context);
     } else {
         if (current_context(s, &out->context, err) < 0)
             return -1;
@@ -871,7 +856,7 @@ int ncap_kubeconfig_contexts(const char *paths, char ***names, size_t *n, char *
             yaml_node_t *nm = map_get(f, yaml_document_get_node(&f->doc, *it), "name");
             if (!nm || nm->type != YAML_SCALAR_NODE || nm->data.scalar.length == 0)
                 continue;
-            char *name = dup_n((const char *)nm->data.scalar.value, nm->data.scalar.length);
+            char *name = ncap_strndup((const char *)nm->data.scalar.value, nm->data.scalar.length);
             bool dup = false;
             for (size_t j = 0; name && j < count && !dup; j++)
                 dup = strcmp(v[j], name) == 0;
@@ -990,9 +975,9 @@ static int take_credential(struct ncap_kubeconfig *kc, const cJSON *cred, time_t
                          x->command);
     if (!apply)
         return 0;
-    char *nt = token ? dup_str(token) : NULL;
-    char *nc = cert && key ? dup_str(cert) : NULL;
-    char *nk = cert && key ? dup_str(key) : NULL;
+    char *nt = token ? ncap_strdup(token) : NULL;
+    char *nc = cert && key ? ncap_strdup(cert) : NULL;
+    char *nk = cert && key ? ncap_strdup(key) : NULL;
     if ((token && !nt) || (cert && key && (!nc || !nk))) {
         free(nt);
         free(nc);
@@ -1093,7 +1078,7 @@ static char *cache_path(const struct ncap_kubeconfig *kc, const char *cache_dir)
 /* mkdir -p, new directories private to the user. */
 static void make_private_dirs(const char *dir)
 {
-    char *p = dup_str(dir);
+    char *p = ncap_strdup(dir);
     if (!p)
         return;
     for (char *c = p + 1;; c++) {

@@ -9,11 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *dup_str(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
 void ncap_meta_free(struct ncap_pod_meta *m)
 {
     if (!m)
@@ -43,8 +38,8 @@ static int add_label(struct ncap_pod_meta *m, const char *k, const char *v)
     if (!l)
         return -1;
     m->labels = l;
-    l[m->n_labels].key = strdup(k);
-    l[m->n_labels].value = strdup(v);
+    l[m->n_labels].key = ncap_strdup(k);
+    l[m->n_labels].value = ncap_strdup(v);
     m->n_labels++;
     return l[m->n_labels - 1].key && l[m->n_labels - 1].value ? 0 : -1;
 }
@@ -58,21 +53,21 @@ static int add_ip(struct ncap_pod_meta *m, const char *ip)
     if (!a)
         return -1;
     m->ips = a;
-    a[m->n_ips] = strdup(ip);
+    a[m->n_ips] = ncap_strdup(ip);
     return a[m->n_ips++] ? 0 : -1;
 }
 
 int ncap_meta_copy(struct ncap_pod_meta *dst, const struct ncap_pod_meta *src, char *err)
 {
     memset(dst, 0, sizeof(*dst));
-    dst->namespace_ = dup_str(src->namespace_);
-    dst->pod = dup_str(src->pod);
-    dst->uid = dup_str(src->uid);
-    dst->node = dup_str(src->node);
-    dst->container = dup_str(src->container);
-    dst->interface = dup_str(src->interface);
-    dst->workload_kind = dup_str(src->workload_kind);
-    dst->workload_name = dup_str(src->workload_name);
+    dst->namespace_ = ncap_strdup(src->namespace_);
+    dst->pod = ncap_strdup(src->pod);
+    dst->uid = ncap_strdup(src->uid);
+    dst->node = ncap_strdup(src->node);
+    dst->container = ncap_strdup(src->container);
+    dst->interface = ncap_strdup(src->interface);
+    dst->workload_kind = ncap_strdup(src->workload_kind);
+    dst->workload_name = ncap_strdup(src->workload_name);
     int bad = (src->namespace_ && !dst->namespace_) || (src->pod && !dst->pod) ||
               (src->uid && !dst->uid) || (src->node && !dst->node) ||
               (src->container && !dst->container) || (src->interface && !dst->interface) ||
@@ -157,7 +152,7 @@ static int set_string(char **dst, const cJSON *o, const char *key, char *err)
     const char *s;
     if (get_string(o, key, &s, err) < 0)
         return -1;
-    if (s && !(*dst = strdup(s)))
+    if (s && !(*dst = ncap_strdup(s)))
         return ncap_fail(err, "out of memory");
     return 0;
 }
@@ -257,11 +252,11 @@ static int set_workload(struct ncap_pod_meta *m, const cJSON *meta, char *err)
     size_t nl = strlen(name), hl = hash ? strlen(hash) : 0;
     if (strcmp(kind, "ReplicaSet") == 0 && hash && nl > hl + 1 && name[nl - hl - 1] == '-' &&
         strcmp(name + nl - hl, hash) == 0) {
-        m->workload_kind = strdup("Deployment");
-        m->workload_name = strndup(name, nl - hl - 1);
+        m->workload_kind = ncap_strdup("Deployment");
+        m->workload_name = ncap_strndup(name, nl - hl - 1);
     } else {
-        m->workload_kind = strdup(kind);
-        m->workload_name = strdup(name);
+        m->workload_kind = ncap_strdup(kind);
+        m->workload_name = ncap_strdup(name);
     }
     if (!m->workload_kind || !m->workload_name)
         return ncap_fail(err, "out of memory");
@@ -282,7 +277,7 @@ static int parse_pod(const cJSON *item, struct ncap_pod_meta *m, char *err)
         return -1;
     if (!m->pod)
         return ncap_fail(err, "pod has no metadata.name");
-    if (!m->namespace_ && !(m->namespace_ = strdup("default")))
+    if (!m->namespace_ && !(m->namespace_ = ncap_strdup("default")))
         return ncap_fail(err, "out of memory");
     if (cJSON_IsObject(spec)) {
         if (set_string(&m->node, spec, "nodeName", err) < 0)

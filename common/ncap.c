@@ -2,6 +2,8 @@
 #include "ncap.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 int ncap_fail(char *err, const char *fmt, ...)
 {
@@ -12,4 +14,19 @@ int ncap_fail(char *err, const char *fmt, ...)
         va_end(ap);
     }
     return -1;
+}
+
+char *ncap_strndup(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+char *ncap_strdup(const char *s)
+{
+    return s ? ncap_strndup(s, strlen(s)) : NULL;
 }

@@ -49,4 +49,9 @@ __attribute__((format(printf, 2, 3)))
 #endif
 int ncap_fail(char *err, const char *fmt, ...);
 
+/* malloc'd copy of the first n bytes of s plus a NUL (mingw has no strndup); NULL on ENOMEM. */
+char *ncap_strndup(const char *s, size_t n);
+/* malloc'd copy of s; NULL for NULL or on ENOMEM. */
+char *ncap_strdup(const char *s);
+
 #endif
