@@ -61,7 +61,7 @@ struct stream {
     bool ended, deleted;
     struct capture_result result;
     char end_reason[NCAP_ERRBUF_SIZE];
-    volatile int stop_watch;
+    atomic_int stop_watch;
     char patch_err[NCAP_ERRBUF_SIZE]; /* last status failure logged, to log each kind once */
     struct stream *next;
 };
@@ -530,8 +530,11 @@ static bool key_matches(const char *key, const char *want)
 }
 
 /* The names of this node's pods in ns that the spec selects (malloc'd), into targets. */
+/* The pods of the object on this node, as targets. A hostNetwork pod shares the node's network
+ * namespace: capturing it would show every pod's and the node's own traffic, which permission in
+ * one namespace must not give, so it is refused (403) rather than left out silently. */
 static int select_targets(struct cluster *cl, const char *ns, const struct podcapture_spec *ps,
-                          struct capture_spec *out, char *err)
+                          struct capture_spec *out, const char **reason, char *err)
 {
     struct podtable *t = podsource_get(cl->pods);
     size_t n = 0;
@@ -546,16 +549,29 @@ static int select_targets(struct cluster *cl, const char *ns, const struct podca
             want = selector_matches(ps->selector, p);
         if (!want)
             continue;
+        if (p->host_network) {
+            podtable_put(t);
+            *reason = "HostNetworkPod";
+            ncap_fail(err,
+                      "pod %s/%s uses the node's network (hostNetwork), so capturing it would "
+                      "show the traffic of the whole node %s; it cannot be captured",
+                      ns, p->pod, cl->node);
+            return 403;
+        }
         if (n == REQ_MAX_TARGETS) {
             podtable_put(t);
-            return ncap_fail(err,
-                             "the selector %s matches more than %d pods on node %s, the most "
-                             "one capture may take",
-                             ps->selector_text, REQ_MAX_TARGETS, cl->node);
+            *reason = "BadRequest";
+            ncap_fail(err,
+                      "the selector %s matches more than %d pods on node %s, the most one "
+                      "capture may take",
+                      ps->selector_text, REQ_MAX_TARGETS, cl->node);
+            return 400;
         }
         if (!out->targets && !(out->targets = calloc(REQ_MAX_TARGETS, sizeof(*out->targets)))) {
             podtable_put(t);
-            return ncap_fail(err, "out of memory");
+            *reason = "CaptureFailed";
+            ncap_fail(err, "out of memory");
+            return 500;
         }
         struct target_spec *ts = &out->targets[n++];
         out->n_targets = n;
@@ -564,7 +580,9 @@ static int select_targets(struct cluster *cl, const char *ns, const struct podca
         ts->interface = strdup(ps->interface);
         if (!ts->namespace_ || !ts->pod || !ts->interface) {
             podtable_put(t);
-            return ncap_fail(err, "out of memory");
+            *reason = "CaptureFailed";
+            ncap_fail(err, "out of memory");
+            return 500;
         }
     }
     podtable_put(t);
@@ -722,10 +740,8 @@ int cluster_capture(struct cluster *cl, const struct podcapture_ref *ref, const 
         ncap_fail(err, "PodCapture %s cannot be used: %s", label, why);
         status = 400;
     }
-    if (status == 0 && select_targets(cl, ref->namespace_, &ps, &cs, err) < 0) {
-        *reason = "BadRequest";
-        status = 400;
-    }
+    if (status == 0)
+        status = select_targets(cl, ref->namespace_, &ps, &cs, reason, err);
     if (status == 0 && cs.n_targets == 0) {
         *reason = "PodNotFound";
         ncap_fail(err, "no pod of PodCapture %s runs on node %s", label, cl->node);

@@ -32,7 +32,9 @@ struct kubewatch {
     char *path; /* the collection, with its selector */
     char what[300];
     char *rv;
-    volatile int stop;
+    atomic_int stop;
+    int list_status; /* HTTP status of the last list, -1 when it got no answer */
+    bool listed;     /* a list has filled the podsource */
     pthread_t thread;
     bool started;
 };
@@ -241,6 +243,7 @@ static int relist(struct kubewatch *w, char *err)
         free(path);
         free(cont);
         cont = NULL;
+        w->list_status = status;
         if (status >= 0 && status != 200) {
             char why[NCAP_ERRBUF_SIZE];
             ncap_kube_status_sentence(status, resp, why);
@@ -289,6 +292,7 @@ static int relist(struct kubewatch *w, char *err)
     }
     free(w->rv);
     w->rv = rv;
+    w->listed = true;
     agent_log("%s: listed %zu (resourceVersion %s)", w->what, n, rv);
     return 0;
 }
@@ -379,7 +383,7 @@ static void *watch_main(void *arg)
     pthread_setname_np(pthread_self(), "netcap-watch");
     char err[NCAP_ERRBUF_SIZE];
     unsigned backoff = BACKOFF_MIN_MS;
-    bool need_list = false;
+    bool need_list = !w->listed;
     while (!w->stop) {
         if (need_list) {
             if (relist(w, err) < 0) {
@@ -460,14 +464,21 @@ struct kubewatch *kubewatch_start(struct ncap_kube *k, struct podsource *src,
         ncap_fail(err, "out of memory");
         return NULL;
     }
+    /* A refusal (401/403: the agent's credentials or RBAC are wrong) stops the start with its
+     * sentence; an API server that is down or overloaded is waited for, so that a node agent
+     * started before the control plane is reachable comes up by itself (pods are then unknown
+     * to it until the first list succeeds, and captures of them get 404 PodNotFound). */
     char why[NCAP_ERRBUF_SIZE];
     if (relist(w, why) < 0) {
-        if (strstr(why, ncap_kube_server(k)))
-            ncap_fail(err, "cannot list the %s: %s", w->what, why);
-        else
-            ncap_fail(err, "cannot list the %s at %s: %s", w->what, ncap_kube_server(k), why);
-        kubewatch_free(w);
-        return NULL;
+        if (w->list_status == 401 || w->list_status == 403) {
+            if (strstr(why, ncap_kube_server(k)))
+                ncap_fail(err, "cannot list the %s: %s", w->what, why);
+            else
+                ncap_fail(err, "cannot list the %s at %s: %s", w->what, ncap_kube_server(k), why);
+            kubewatch_free(w);
+            return NULL;
+        }
+        agent_log("%s: cannot list yet, retrying in the background: %s", w->what, why);
     }
     int e = pthread_create(&w->thread, NULL, watch_main, w);
     if (e) {

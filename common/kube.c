@@ -535,7 +535,7 @@ struct watch {
     CURL *h;
     ncap_kube_watch_cb cb;
     void *ud;
-    volatile int *stop;
+    const atomic_int *stop;
     long status;        /* HTTP status, read with the first bytes */
     struct answer line; /* the event being received; or the error body when not 2xx */
     int cb_rc;
@@ -613,7 +613,7 @@ static int watch_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_o
 }
 
 int ncap_kube_watch(struct ncap_kube *k, const char *path, ncap_kube_watch_cb cb, void *ud,
-                    volatile int *stop, char *err)
+                    const atomic_int *stop, char *err)
 {
     if (!strstr(path, "watch=1") && !strstr(path, "watch=true"))
         return ncap_fail(err, "%s is not a watch (it needs watch=1 or watch=true)", path);

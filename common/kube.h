@@ -9,6 +9,7 @@
 
 #include <cJSON.h>
 #include <curl/curl.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #ifdef _WIN32
@@ -60,7 +61,7 @@ void ncap_kube_status_sentence(int http_status, const cJSON *resp, char *err);
  */
 typedef int (*ncap_kube_watch_cb)(const char *type, const cJSON *object, void *ud);
 int ncap_kube_watch(struct ncap_kube *k, const char *path, ncap_kube_watch_cb cb, void *ud,
-                    volatile int *stop, char *err);
+                    const atomic_int *stop, char *err);
 
 /* Percent-encode a query value (label/field selectors); malloc'd. */
 char *ncap_kube_escape(const char *s);

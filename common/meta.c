@@ -68,6 +68,7 @@ int ncap_meta_copy(struct ncap_pod_meta *dst, const struct ncap_pod_meta *src, c
     dst->interface = ncap_strdup(src->interface);
     dst->workload_kind = ncap_strdup(src->workload_kind);
     dst->workload_name = ncap_strdup(src->workload_name);
+    dst->host_network = src->host_network;
     int bad = (src->namespace_ && !dst->namespace_) || (src->pod && !dst->pod) ||
               (src->uid && !dst->uid) || (src->node && !dst->node) ||
               (src->container && !dst->container) || (src->interface && !dst->interface) ||
@@ -282,6 +283,7 @@ static int parse_pod(const cJSON *item, struct ncap_pod_meta *m, char *err)
     if (cJSON_IsObject(spec)) {
         if (set_string(&m->node, spec, "nodeName", err) < 0)
             return -1;
+        m->host_network = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "hostNetwork"));
         const cJSON *containers = cJSON_GetObjectItemCaseSensitive(spec, "containers");
         const cJSON *first = cJSON_IsArray(containers) ? cJSON_GetArrayItem(containers, 0) : NULL;
         if (cJSON_IsObject(first) && set_string(&m->container, first, "name", err) < 0)

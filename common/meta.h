@@ -14,6 +14,7 @@
 #ifndef NCAP_META_H
 #define NCAP_META_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "ncap.h"
@@ -36,6 +37,7 @@ struct ncap_pod_meta {
     size_t n_labels;
     char **ips;
     size_t n_ips;
+    bool host_network; /* spec.hostNetwork: the pod lives in the node's network namespace */
 };
 
 /* All strings are malloc'd and owned by the struct; NULL means absent. */

@@ -86,6 +86,14 @@ def cluster(ws, lab, build_dir):
                         "metadata": {"name": name, "namespace": "shop", "labels": {"app": name}},
                         "spec": {"nodeName": node, "containers": [{"name": name}]},
                         "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}})
+    # A hostNetwork pod in shop on node1: it shares the node's network namespace.
+    st.put("pods", {"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": "node-exporter", "namespace": "shop",
+                                 "labels": {"app": "node-exporter"}},
+                    "spec": {"nodeName": labmod.NODE, "hostNetwork": True,
+                             "containers": [{"name": "exporter"}]},
+                    "status": {"phase": "Running", "podIP": "10.231.0.30",
+                               "podIPs": [{"ip": "10.231.0.30"}]}})
     st.put("pods", {"apiVersion": "v1", "kind": "Pod",
                     "metadata": {"name": "coredns", "namespace": "kube-system",
                                  "labels": {"k8s-app": "kube-dns"}},
@@ -275,6 +283,24 @@ def test_excluded_namespace_refused_even_for_admin(cluster, lab):
     assert len(lines) == 1 and "kube-system" in lines[0] and "forbidden" not in lines[0], p.stderr
     assert any(u == "admin" and m == "POST" and "/proxy/" in p_ for u, m, p_ in
                cluster["api"].store.log), "the admin's request never reached the agent"
+
+
+def test_host_network_pod_refused(cluster, lab):
+    """alice may capture in shop, but not a hostNetwork pod there: that would be the node's traffic."""
+    p = lab.tshark(["-i", IFACE, "-c", "1"], timeout=60,
+                   env=cluster_env(cluster, "alice", NETCAP_POD="node-exporter"))
+    assert p.returncode != 0
+    lines = [line for line in p.stderr.splitlines() if "netcap-extcap:" in line]
+    assert len(lines) == 1, p.stderr
+    assert "shop/node-exporter" in lines[0] and "hostNetwork" in lines[0], lines
+    key = secrets.token_hex(32)
+    pc = _podcapture(cluster, "shop", key, pods=("node-exporter",))
+    try:
+        status, data = _stream(lab, pc, key)
+    finally:
+        cluster["api"].store.delete("podcaptures", "shop", pc["metadata"]["name"])
+    assert status == 403 and json.loads(data)["reason"] == "HostNetworkPod", (status, data)
+    assert not podcaptures(cluster), "the refused capture's PodCapture was left behind"
 
 
 def _podcapture(c, ns, key_hex, pods=("frontend",)):

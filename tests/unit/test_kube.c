@@ -400,7 +400,7 @@ struct seen {
     GString *log;
     int stop_after;
     int ret_after;
-    volatile int *stop;
+    atomic_int *stop;
 };
 
 static int on_event(const char *type, const cJSON *object, void *ud)
@@ -423,7 +423,7 @@ static void test_watch(void)
         return;
     char err[NCAP_ERRBUF_SIZE];
     struct ncap_kube *k = client("localhost", NULL, "secret");
-    volatile int stop = 0;
+    atomic_int stop = 0;
     struct seen s = {g_string_new(""), 0, 0, &stop};
 
     g_assert_cmpint(ncap_kube_watch(k, "/watch?watch=1", on_event, &s, &stop, err), ==, 0);
