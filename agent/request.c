@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpfspec.h"
 #include "ncap.h"
 #include "selector.h"
 
@@ -169,13 +170,21 @@ static int parse_options(const cJSON *root, struct capture_spec *s, const char *
             return -1;
     }
 
+    /* The free BPF text and the structured "match" become one program (common/bpfspec.c). */
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(root, "filter");
     if (f && !cJSON_IsString(f))
         return ncap_fail(err, "%sfilter must be a string", prefix);
     if (f && strlen(f->valuestring) > MAX_FILTER)
         return ncap_fail(err, "%sfilter is longer than %d characters", prefix, MAX_FILTER);
-    if (!(s->filter = strdup(f ? f->valuestring : "")))
-        return ncap_fail(err, "out of memory");
+    snprintf(field, sizeof(field), "%smatch", prefix);
+    if (ncap_match_to_bpf(cJSON_GetObjectItemCaseSensitive(root, "match"), f ? f->valuestring : "",
+                          field, &s->filter, err) < 0)
+        return -1;
+
+    const cJSON *nr = cJSON_GetObjectItemCaseSensitive(root, "nameRecords");
+    if (nr && !cJSON_IsBool(nr))
+        return ncap_fail(err, "%snameRecords must be true or false", prefix);
+    s->name_records = !nr || cJSON_IsTrue(nr);
 
     uint64_t snaplen = NCAP_SNAPLEN_DEFAULT, sample = 1;
     char fsn[64], fsa[64];
@@ -207,8 +216,8 @@ static int parse_options(const cJSON *root, struct capture_spec *s, const char *
 
 static int parse_direct(const cJSON *root, struct capture_spec *s, char *err)
 {
-    static const char *const keys[] = {"targets",   "filter", "snaplen", "limits",
-                                       "direction", "sample", NULL};
+    static const char *const keys[] = {"targets", "filter",    "match",  "snaplen",     "limits",
+                                       "direction", "sample", "nameRecords", NULL};
     if (check_keys(root, keys, "the request", err) < 0 ||
         parse_targets(cJSON_GetObjectItemCaseSensitive(root, "targets"), s, err) < 0)
         return -1;
@@ -307,9 +316,9 @@ void capture_request_free(struct capture_request *r)
 
 int podcapture_spec_parse(const cJSON *spec, struct podcapture_spec *out, char *err)
 {
-    static const char *const keys[] = {"pods",          "selector", "interface", "filter",
-                                       "snaplen",       "limits",   "direction", "sample",
-                                       "streamKeyHash", NULL};
+    static const char *const keys[] = {"pods",        "selector",      "interface", "filter",
+                                       "match",       "snaplen",       "limits",    "direction",
+                                       "sample",      "nameRecords",   "streamKeyHash", NULL};
     memset(out, 0, sizeof(*out));
     int rc = -1;
     if (!cJSON_IsObject(spec)) {

@@ -8,6 +8,7 @@
 #define AGENT_REQUEST_H
 
 #include <cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,7 @@ struct capture_spec {
     uint64_t max_packets, max_seconds, max_bytes; /* 0 = no limit */
     enum capture_direction direction;
     uint32_t sample; /* keep 1 of N */
+    bool name_records; /* send NRBs naming pod and service IPs (default true) */
 };
 
 void capture_spec_free(struct capture_spec *s);
