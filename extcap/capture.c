@@ -174,23 +174,22 @@ static char *request_body(const struct options *o, char *err)
     cJSON *root = cJSON_CreateObject();
     cJSON *targets = cJSON_AddArrayToObject(root, "targets");
     cJSON *target = cJSON_CreateObject();
-    cJSON *limits = cJSON_AddObjectToObject(root, "limits");
-    int ok = root && targets && target && limits && cJSON_AddItemToArray(targets, target);
+    int ok = root && targets && target && cJSON_AddItemToArray(targets, target);
     char *body = NULL;
 
     if (!ok)
         cJSON_Delete(target);
     ok = ok && cJSON_AddStringToObject(target, "namespace", direct_namespace(o)) &&
          cJSON_AddStringToObject(target, "pod", options_pod(o)) &&
-         cJSON_AddStringToObject(target, "interface", o->pod_interface) &&
-         (!o->capture_filter || cJSON_AddStringToObject(root, "filter", o->capture_filter)) &&
-         cJSON_AddNumberToObject(limits, "packets", (double)o->max_packets) &&
-         cJSON_AddNumberToObject(limits, "seconds", (double)o->max_seconds);
-    if (ok)
-        body = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    if (!body)
+         cJSON_AddStringToObject(target, "interface", o->pod_interface);
+    if (!ok) {
+        cJSON_Delete(root);
         ncap_fail(err, "out of memory");
+        return NULL;
+    }
+    if (options_add_spec(o, root, err) == 0 && !(body = cJSON_PrintUnformatted(root)))
+        ncap_fail(err, "out of memory");
+    cJSON_Delete(root);
     return body;
 }
 

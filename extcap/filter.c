@@ -1,15 +1,43 @@
 /*
- * filter.c - the answer to Wireshark's capture-filter check (see filter.h).
- *
- * Every filter is accepted here: the agent compiles it with libpcap when the capture starts,
- * and a filter libpcap refuses comes back as the capture's error sentence (API.md, BadFilter).
- * Checking the syntax offline would need a BPF compiler in the extcap, which must stay
- * portable to Windows.
+ * filter.c - capture filters checked with libpcap before a capture starts (see filter.h).
  */
 #include "filter.h"
 
+#include "ncap.h"
+
+#ifdef NETCAP_HAVE_PCAP
+#include <pcap/pcap.h>
+
+int filter_check(const char *bpf, char *err)
+{
+    if (!bpf || !*bpf)
+        return 0;
+    pcap_t *p = pcap_open_dead(DLT_EN10MB, NCAP_SNAPLEN_DEFAULT);
+    if (!p)
+        return ncap_fail(err, "out of memory checking the capture filter");
+    struct bpf_program prog;
+    int rc = 0;
+    if (pcap_compile(p, &prog, bpf, 1, PCAP_NETMASK_UNKNOWN) < 0)
+        rc = ncap_fail(err, "bad capture filter \"%s\": %s", bpf, pcap_geterr(p));
+    else
+        pcap_freecode(&prog);
+    pcap_close(p);
+    return rc;
+}
+#else
+int filter_check(const char *bpf, char *err)
+{
+    (void)bpf;
+    (void)err;
+    return 0;
+}
+#endif
+
 void filter_validate(FILE *out, const char *filter)
 {
-    (void)out;
-    (void)filter;
+    char err[NCAP_ERRBUF_SIZE];
+    if (filter_check(filter, err) < 0) {
+        fprintf(out, "%s\n", err);
+        fflush(out);
+    }
 }

@@ -11,6 +11,7 @@
  * the extcap exits without opening it.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "capture.h"
@@ -108,6 +109,17 @@ static int verb_filter(const struct options *o)
     return 0;
 }
 
+/* The whole program the agent will compile, checked before anything is created. */
+static int check_filter(const struct options *o, char *err)
+{
+    char *bpf = NULL;
+    int rc = options_capture_bpf(o, &bpf, err);
+    if (rc == 0)
+        rc = filter_check(bpf, err);
+    free(bpf);
+    return rc;
+}
+
 /* parse_err is the sentence options_parse() left, or NULL: it can only be told once the fifo
  * is open. */
 static int verb_capture(const struct options *o, const char *parse_err, int argc, char **argv)
@@ -133,6 +145,7 @@ static int verb_capture(const struct options *o, const char *parse_err, int argc
         failed = ncap_fail(err, "%s", parse_err) < 0;
     else
         failed = check_interface(o, err) < 0 || options_check_capture(o, err) < 0 ||
+                 check_filter(o, err) < 0 ||
                  (o->log_file && debuglog_open(o->log_file, o->log_level, err) < 0);
     if (!failed) {
         for (int i = 0; i < argc; i++)

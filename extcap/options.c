@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpfspec.h"
 #include "ncap.h"
 
 /* Wireshark's "unsigned" arg is 32 bits wide. */
@@ -61,6 +62,20 @@ enum opt_id {
     OPT_INTERFACE,
     OPT_MAX_PACKETS,
     OPT_MAX_SECONDS,
+    OPT_MAX_BYTES,
+    OPT_SNAPLEN,
+    OPT_SAMPLE,
+    OPT_DIRECTION,
+    OPT_PROTO,
+    OPT_IP_VERSION,
+    OPT_HOST,
+    OPT_PORT,
+    OPT_SRC_PORT,
+    OPT_DST_PORT,
+    OPT_TCP_FLAGS,
+    OPT_ICMP_TYPE,
+    OPT_ICMP6_TYPE,
+    OPT_NO_NAME_RECORDS,
     OPT_LOG_LEVEL,
     OPT_LOG_FILE,
     OPT_COUNT
@@ -104,6 +119,20 @@ static const struct opt_def defs[OPT_COUNT] = {
     [OPT_INTERFACE] = {"interface", 1, "NETCAP_INTERFACE", OPTIONS_DEFAULT_POD_INTERFACE},
     [OPT_MAX_PACKETS] = {"max-packets", 1, "NETCAP_MAX_PACKETS", OPTIONS_DEFAULT_MAX_PACKETS},
     [OPT_MAX_SECONDS] = {"max-seconds", 1, "NETCAP_MAX_SECONDS", OPTIONS_DEFAULT_MAX_SECONDS},
+    [OPT_MAX_BYTES] = {"max-bytes", 1, "NETCAP_MAX_BYTES", OPTIONS_DEFAULT_MAX_BYTES},
+    [OPT_SNAPLEN] = {"snaplen", 1, "NETCAP_SNAPLEN", OPTIONS_DEFAULT_SNAPLEN},
+    [OPT_SAMPLE] = {"sample", 1, "NETCAP_SAMPLE", OPTIONS_DEFAULT_SAMPLE},
+    [OPT_DIRECTION] = {"direction", 1, "NETCAP_DIRECTION", NULL},
+    [OPT_PROTO] = {"proto", 1, "NETCAP_PROTO", NULL},
+    [OPT_IP_VERSION] = {"ip-version", 1, "NETCAP_IP_VERSION", NULL},
+    [OPT_HOST] = {"host", 1, "NETCAP_HOST", NULL},
+    [OPT_PORT] = {"port", 1, "NETCAP_PORT", NULL},
+    [OPT_SRC_PORT] = {"src-port", 1, "NETCAP_SRC_PORT", NULL},
+    [OPT_DST_PORT] = {"dst-port", 1, "NETCAP_DST_PORT", NULL},
+    [OPT_TCP_FLAGS] = {"tcp-flags", 1, "NETCAP_TCP_FLAGS", NULL},
+    [OPT_ICMP_TYPE] = {"icmp-type", 1, "NETCAP_ICMP_TYPE", NULL},
+    [OPT_ICMP6_TYPE] = {"icmp6-type", 1, "NETCAP_ICMP6_TYPE", NULL},
+    [OPT_NO_NAME_RECORDS] = {"no-name-records", 0, "NETCAP_NO_NAME_RECORDS", NULL},
     [OPT_LOG_LEVEL] = {"log-level", 1, "NETCAP_LOG_LEVEL", NULL},
     [OPT_LOG_FILE] = {"log-file", 1, "NETCAP_LOG_FILE", NULL},
 };
@@ -281,6 +310,20 @@ int options_parse(struct options *o, int argc, char **argv, char *err)
     o->pod_interface = src[OPT_INTERFACE].value;
     o->log_file = src[OPT_LOG_FILE].value;
     o->log_level = DEBUGLOG_MESSAGE;
+    o->match.protocols = src[OPT_PROTO].value;
+    o->match.ip_version = src[OPT_IP_VERSION].value;
+    o->match.hosts = src[OPT_HOST].value;
+    o->match.ports = src[OPT_PORT].value;
+    o->match.src_ports = src[OPT_SRC_PORT].value;
+    o->match.dst_ports = src[OPT_DST_PORT].value;
+    o->match.tcp_flags = src[OPT_TCP_FLAGS].value;
+    o->match.icmp_types = src[OPT_ICMP_TYPE].value;
+    o->match.icmp6_types = src[OPT_ICMP6_TYPE].value;
+    o->direction = src[OPT_DIRECTION].value ? src[OPT_DIRECTION].value : "both";
+    {
+        const char *nr = given[OPT_NO_NAME_RECORDS] ? "1" : getenv("NETCAP_NO_NAME_RECORDS");
+        o->name_records = !(nr && (*nr == '1' || *nr == 't' || *nr == 'T' || *nr == 'y'));
+    }
 
     if (failed)
         return -1;
@@ -288,13 +331,66 @@ int options_parse(struct options *o, int argc, char **argv, char *err)
     if (o->verb != VERB_CAPTURE)
         return 0;
     if (parse_unsigned(&src[OPT_MAX_PACKETS], &o->max_packets, err) < 0 ||
-        parse_unsigned(&src[OPT_MAX_SECONDS], &o->max_seconds, err) < 0)
+        parse_unsigned(&src[OPT_MAX_SECONDS], &o->max_seconds, err) < 0 ||
+        parse_unsigned(&src[OPT_MAX_BYTES], &o->max_bytes, err) < 0 ||
+        parse_unsigned(&src[OPT_SNAPLEN], &o->snaplen, err) < 0 ||
+        parse_unsigned(&src[OPT_SAMPLE], &o->sample, err) < 0)
         return -1;
+    if (o->snaplen < 1 || o->snaplen > NCAP_SNAPLEN_MAX)
+        return ncap_fail(err, "%s must be from 1 to %u bytes, not %lu", src[OPT_SNAPLEN].origin,
+                         NCAP_SNAPLEN_MAX, o->snaplen);
+    if (o->sample < 1)
+        return ncap_fail(err, "%s must be at least 1 (1 keeps every packet)",
+                         src[OPT_SAMPLE].origin);
+    if (strcmp(o->direction, "both") != 0 && strcmp(o->direction, "in") != 0 &&
+        strcmp(o->direction, "out") != 0)
+        return ncap_fail(err, "%s must be both, in or out, not \"%s\"", src[OPT_DIRECTION].origin,
+                         o->direction);
+    /* The structured filter is checked here with the agent's own rules (common/bpfspec.c), so a
+     * typo is one sentence before anything is created in the cluster. */
+    cJSON *match = NULL;
+    if (ncap_match_from_text(&o->match, &match, err) < 0)
+        return -1;
+    cJSON_Delete(match);
     if (src[OPT_LOG_LEVEL].value &&
         debuglog_level_parse(src[OPT_LOG_LEVEL].value, &o->log_level) < 0)
         return ncap_fail(err, "%s must be message, info, debug or noisy, not \"%s\"",
                          src[OPT_LOG_LEVEL].origin, src[OPT_LOG_LEVEL].value);
     return 0;
+}
+
+int options_add_spec(const struct options *o, cJSON *obj, char *err)
+{
+    cJSON *match = NULL, *limits;
+    if (ncap_match_from_text(&o->match, &match, err) < 0)
+        return -1;
+    int ok = cJSON_AddStringToObject(obj, "filter", o->capture_filter ? o->capture_filter : "") &&
+             (!match || cJSON_AddItemToObject(obj, "match", match)) &&
+             cJSON_AddNumberToObject(obj, "snaplen", (double)o->snaplen) &&
+             (limits = cJSON_AddObjectToObject(obj, "limits")) &&
+             cJSON_AddNumberToObject(limits, "packets", (double)o->max_packets) &&
+             cJSON_AddNumberToObject(limits, "seconds", (double)o->max_seconds) &&
+             cJSON_AddNumberToObject(limits, "bytes", (double)o->max_bytes) &&
+             cJSON_AddStringToObject(obj, "direction", o->direction) &&
+             cJSON_AddNumberToObject(obj, "sample", (double)o->sample) &&
+             cJSON_AddBoolToObject(obj, "nameRecords", o->name_records);
+    if (!ok) {
+        if (match && !cJSON_GetObjectItemCaseSensitive(obj, "match"))
+            cJSON_Delete(match);
+        return ncap_fail(err, "out of memory");
+    }
+    return 0;
+}
+
+int options_capture_bpf(const struct options *o, char **out, char *err)
+{
+    cJSON *match = NULL;
+    *out = NULL;
+    if (ncap_match_from_text(&o->match, &match, err) < 0)
+        return -1;
+    int rc = ncap_match_to_bpf(match, o->capture_filter, "match", out, err);
+    cJSON_Delete(match);
+    return rc;
 }
 
 int options_direct_mode(const struct options *o)
@@ -378,7 +474,25 @@ void options_print_usage(void)
            "(default " OPTIONS_DEFAULT_POD_INTERFACE ")\n"
            "  --max-packets N            stop after N packets (0 = no limit)\n"
            "  --max-seconds N            stop after N seconds (0 = no limit)\n"
-           "  --extcap-capture-filter F  BPF capture filter, applied by the agent\n"
+           "  --max-bytes N              stop after N bytes of packet data (0 = no limit)\n"
+           "  --snaplen N                keep at most N bytes of each packet (default "
+           OPTIONS_DEFAULT_SNAPLEN ")\n"
+           "  --sample N                 keep one packet in N (default 1: every packet)\n"
+           "  --direction DIR            both, in (to the pod) or out (from the pod)\n"
+           "  --proto LIST               protocols: tcp, udp, icmp, icmp6, sctp, arp\n"
+           "  --ip-version V             4, 6 or any\n"
+           "  --host LIST                peer addresses or CIDRs (either end)\n"
+           "  --port LIST                ports or ranges (either end), e.g. 80,8000-8080\n"
+           "  --src-port LIST            source ports or ranges\n"
+           "  --dst-port LIST            destination ports or ranges\n"
+           "  --tcp-flags LIST           TCP segments with any of: syn, ack, fin, rst, psh, urg,\n"
+           "                             ece, cwr\n"
+           "  --icmp-type LIST           ICMP types (numbers), e.g. 8,0\n"
+           "  --icmp6-type LIST          ICMPv6 types (numbers), e.g. 128,129\n"
+           "                             (lists: comma-separated; kinds are AND-ed, values OR-ed)\n"
+           "  --extcap-capture-filter F  BPF capture filter, AND-ed with the above, applied by\n"
+           "                             the agent in the pod's network namespace\n"
+           "  --no-name-records          send no name records (pod IP -> pod.namespace)\n"
            "  --log-level LEVEL          message, info, debug or noisy\n"
            "  --log-file FILE            append debug lines to FILE\n"
            "\n"

@@ -11,6 +11,9 @@
 #ifndef NETCAP_EXTCAP_OPTIONS_H
 #define NETCAP_EXTCAP_OPTIONS_H
 
+#include <cJSON.h>
+
+#include "bpfspec.h"
 #include "debuglog.h"
 
 #define OPTIONS_INTERFACE_NAME "netcap-extcap"
@@ -22,6 +25,9 @@
 #define OPTIONS_DEFAULT_POD_INTERFACE "eth0"
 #define OPTIONS_DEFAULT_MAX_PACKETS "0"
 #define OPTIONS_DEFAULT_MAX_SECONDS "0"
+#define OPTIONS_DEFAULT_MAX_BYTES "0"
+#define OPTIONS_DEFAULT_SNAPLEN "262144"
+#define OPTIONS_DEFAULT_SAMPLE "1"
 
 /* The namespace when neither the user nor the kubeconfig context names one (as kubectl). */
 #define OPTIONS_FALLBACK_NAMESPACE "default"
@@ -70,6 +76,12 @@ struct options {
     /* Filter & limits */
     unsigned long max_packets;
     unsigned long max_seconds;
+    unsigned long max_bytes;
+    unsigned long snaplen;
+    unsigned long sample;      /* keep 1 of N */
+    const char *direction;     /* "both", "in", "out" */
+    struct ncap_match_text match; /* structured filter texts (common/bpfspec.h) */
+    int name_records;          /* ask the agent for NRBs (not --no-name-records) */
 
     /* Debug */
     enum debuglog_level log_level;
@@ -79,6 +91,14 @@ struct options {
 /* Returns 0, or -1 with the first problem in err; o is filled as far as possible either way.
  * The strings point into argv and the environment. */
 int options_parse(struct options *o, int argc, char **argv, char *err);
+
+/* Adds filter, match, snaplen, limits, direction, sample and nameRecords (API.md) to obj, as
+ * both the direct request and a PodCapture's spec carry them. 0, or -1 with err. */
+int options_add_spec(const struct options *o, cJSON *obj, char *err);
+
+/* The one BPF program the agent will compile for these options (structured filter AND
+ * --extcap-capture-filter); malloc'd. 0, or -1 with err. */
+int options_capture_bpf(const struct options *o, char **out, char *err);
 
 /* Direct mode: --agent-url was given, and the kubeconfig is not used. */
 int options_direct_mode(const struct options *o);

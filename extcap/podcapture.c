@@ -35,9 +35,9 @@ static int new_key(char hex[PODCAPTURE_KEY_HEX_LEN + 1], char *err)
 }
 
 static char *create_body(const char *ns, const char *pod, const char *selector,
-                         const struct options *o, const char *key_hash)
+                         const struct options *o, const char *key_hash, char *err)
 {
-    cJSON *root = cJSON_CreateObject(), *meta, *labels, *spec, *limits, *pods = NULL;
+    cJSON *root = cJSON_CreateObject(), *meta, *labels, *spec = NULL, *pods = NULL;
     char *body = NULL;
     int ok;
 
@@ -53,17 +53,11 @@ static char *create_body(const char *ns, const char *pod, const char *selector,
                     cJSON_AddItemToArray(pods, cJSON_CreateString(pod))
               : cJSON_AddStringToObject(spec, "selector", selector) != NULL) &&
          cJSON_AddStringToObject(spec, "interface", o->pod_interface) &&
-         cJSON_AddStringToObject(spec, "filter", o->capture_filter ? o->capture_filter : "") &&
-         cJSON_AddNumberToObject(spec, "snaplen", NCAP_SNAPLEN_DEFAULT) &&
-         (limits = cJSON_AddObjectToObject(spec, "limits")) &&
-         cJSON_AddNumberToObject(limits, "packets", (double)o->max_packets) &&
-         cJSON_AddNumberToObject(limits, "seconds", (double)o->max_seconds) &&
-         cJSON_AddNumberToObject(limits, "bytes", 0) &&
-         cJSON_AddStringToObject(spec, "direction", "both") &&
-         cJSON_AddNumberToObject(spec, "sample", 1) &&
          cJSON_AddStringToObject(spec, "streamKeyHash", key_hash);
-    if (ok)
-        body = cJSON_PrintUnformatted(root);
+    if (!ok)
+        ncap_fail(err, "out of memory");
+    else if (options_add_spec(o, spec, err) == 0 && !(body = cJSON_PrintUnformatted(root)))
+        ncap_fail(err, "out of memory");
     cJSON_Delete(root);
     return body;
 }
@@ -96,10 +90,10 @@ int podcapture_create(struct ncap_kube *k, const char *ns, const char *pod, cons
     if (new_key(pc->key, err) < 0)
         return -1;
     ncap_sha256_tagged_hex(pc->key, PODCAPTURE_KEY_HEX_LEN, key_hash);
-    body = create_body(ns, pod, selector, o, key_hash);
+    body = create_body(ns, pod, selector, o, key_hash, err);
     if (!body) {
         memset(pc->key, 0, sizeof(pc->key));
-        return ncap_fail(err, "out of memory");
+        return -1;
     }
     snprintf(path, sizeof(path), PODCAPTURE_API "%s/podcaptures", ns);
     debuglog(DEBUGLOG_DEBUG, "POST %s %s", path, body);

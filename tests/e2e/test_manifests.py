@@ -12,7 +12,8 @@ from test_cluster import AGENT_SA, rules
 
 import lab as labmod
 
-DIR = os.path.join(os.path.dirname(__file__), "..", "..", "packaging", "kubernetes")
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+DIR = os.path.join(REPO, "packaging", "kubernetes")
 
 
 def docs():
@@ -37,8 +38,13 @@ def test_crd_schema_covers_the_podcapture_the_extcap_writes():
     assert v["name"] == "v1alpha1" and v["subresources"] == {"status": {}}
     props = v["schema"]["openAPIV3Schema"]["properties"]
     assert set(props["spec"]["properties"]) == {"pods", "selector", "interface", "filter",
-                                                "snaplen", "limits", "direction", "sample",
-                                                "streamKeyHash"}
+                                                "match", "snaplen", "limits", "direction",
+                                                "sample", "nameRecords", "streamKeyHash"}
+    # the structured filter: exactly the keys the agent accepts (common/bpfspec.h)
+    with open(os.path.join(REPO, "common", "bpfspec.h")) as f:
+        keys = re.search(r"#define NCAP_MATCH_KEYS(.*?)\n\n", f.read(), re.S).group(1)
+    assert set(props["spec"]["properties"]["match"]["properties"]) == set(
+        re.findall(r'"(\w+)"', keys))
     assert set(props["spec"]["properties"]["limits"]["properties"]) == {"packets", "seconds",
                                                                          "bytes"}
     pattern = props["spec"]["properties"]["streamKeyHash"]["pattern"]
