@@ -91,6 +91,7 @@ struct capture {
     struct ring ring;
     size_t reserve; /* ring room held back for final ISBs */
     uint64_t packets, bytes, drops;
+    uint64_t data_bytes; /* captured packet data sent (caplen), what limits.bytes counts */
     uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0 = none */
     uint64_t started_ns;
     uint64_t salt;
@@ -312,11 +313,14 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *b
         pcap_breakloop(t->pcap);
         return;
     }
-    if (encoded && c->spec.max_bytes && c->bytes + t->scratch.len > c->spec.max_bytes) {
+    /* limits.bytes bounds the captured packet data: every packet sent fits in it, and the first
+     * one that would not ends the capture unsent. */
+    if (encoded && c->spec.max_bytes && c->data_bytes + h->caplen > c->spec.max_bytes) {
         stop_locked(c, false, "bytes limit reached");
     } else if (encoded && put_block_locked(c, &t->scratch, c->reserve) == 0) {
         c->packets++;
         c->bytes += t->scratch.len;
+        c->data_bytes += h->caplen;
         atomic_fetch_add_explicit(&m_packets_total, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&m_bytes_total, t->scratch.len, memory_order_relaxed);
         if (c->spec.max_packets && c->packets >= c->spec.max_packets)
