@@ -30,6 +30,7 @@
 #include <microhttpd.h>
 
 #include "flow.h"
+#include "names.h"
 #include "log.h"
 #include "ncap.h"
 #include "netns.h"
@@ -65,6 +66,8 @@ struct target {
     bool nano;
     uint8_t mac[6];
     ncap_buf scratch;
+    struct names *names; /* addresses named by NRB so far (NULL: no name records) */
+    ncap_buf nrb;
     uint64_t start_ns;
     uint64_t sampled;
     uint64_t delivered; /* packets libpcap handed over (isb_filteraccept) */
@@ -184,6 +187,8 @@ static void capture_free(struct capture *c)
     for (size_t i = 0; c->targets && i < c->spec.n_targets; i++) {
         ncap_meta_free(&c->targets[i].pod);
         podtable_put(c->targets[i].peers);
+        names_free(c->targets[i].names);
+        ncap_buf_free(&c->targets[i].nrb);
     }
     capture_spec_free(&c->spec);
     free(c->targets);
@@ -277,6 +282,26 @@ static uint64_t packet_ts(const struct target *t, const struct timeval *tv)
     return (uint64_t)tv->tv_sec * NS_PER_S + (t->nano ? frac : frac * 1000);
 }
 
+/* The first packet to or from a known pod or service: a name record for its address goes
+ * into t->nrb, to be sent just before the packet. */
+static void name_peer(struct target *t, const struct ncap_flow_meta *fm, const struct flow_far *far)
+{
+    t->nrb.len = 0;
+    bool pod = fm->peer_pod.ptr && fm->peer_namespace.ptr;
+    bool svc = !pod && fm->peer_service.ptr && fm->peer_namespace.ptr;
+    if (!t->names || !far->family || !(pod || svc) || !names_take(t->names, far->family, far->addr))
+        return;
+    char name[600], err[NCAP_ERRBUF_SIZE];
+    if (pod)
+        snprintf(name, sizeof(name), "%.*s.%.*s", fm->peer_pod.len, fm->peer_pod.ptr,
+                 fm->peer_namespace.len, fm->peer_namespace.ptr);
+    else
+        snprintf(name, sizeof(name), "%.*s.%.*s.svc", fm->peer_service.len, fm->peer_service.ptr,
+                 fm->peer_namespace.len, fm->peer_namespace.ptr);
+    if (names_write_one(&t->nrb, far->family, far->addr, name, err) < 0)
+        t->nrb.len = 0;
+}
+
 static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
 {
     struct target *t = (struct target *)user;
@@ -290,8 +315,10 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *b
         return;
 
     struct ncap_flow_meta fm;
+    struct flow_far far;
     uint8_t tlv[NCAP_TLV_MAX];
-    flow_describe(t->peers, c->salt, bytes, h->caplen, dir, &fm);
+    flow_describe(t->peers, c->salt, bytes, h->caplen, dir, &fm, &far);
+    name_peer(t, &fm, &far);
     int tlv_len = fm.present ? ncap_tlv_encode(&fm, tlv, sizeof(tlv), NULL) : 0;
     struct ncap_pcapng_epb epb = {
         .if_id = t->if_id,
@@ -317,6 +344,13 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *b
      * one that would not ends the capture unsent. */
     if (encoded && c->spec.max_bytes && c->data_bytes + h->caplen > c->spec.max_bytes) {
         stop_locked(c, false, "bytes limit reached");
+        t->nrb.len = 0;
+    } else if (encoded && t->nrb.len &&
+               put_block_locked(c, &t->nrb, c->reserve + t->scratch.len) < 0) {
+        /* No room for the name and the packet: the packet is the drop; the name is lost. */
+        t->osdrop++;
+        c->drops++;
+        atomic_fetch_add_explicit(&m_drops_total, 1, memory_order_relaxed);
     } else if (encoded && put_block_locked(c, &t->scratch, c->reserve) == 0) {
         c->packets++;
         c->bytes += t->scratch.len;
@@ -568,6 +602,9 @@ static int write_headers(struct capture *c, char *err)
         free(desc);
         ncap_meta_free(&m);
     }
+    /* The captured pods' own names, right after their interfaces. */
+    for (size_t i = 0; rc == 0 && c->spec.name_records && i < c->spec.n_targets; i++)
+        rc = names_write_pod(&b, c->targets[i].names, &c->targets[i].pod, err);
     if (rc == 0 && ring_put(&c->ring, b.data, b.len) < 0)
         rc = ncap_fail(err, "the stream headers do not fit in the stream buffer");
     ncap_buf_free(&b);
@@ -627,6 +664,11 @@ static struct capture *capture_new(struct capture_spec *spec, struct podsource *
             .netns_fd = -1,
         };
         if (ncap_meta_copy(&t->pod, metas[i], err) < 0) {
+            capture_free(c);
+            return NULL;
+        }
+        if (c->spec.name_records && !(t->names = names_new())) {
+            ncap_fail(err, "cannot set up a capture: out of memory");
             capture_free(c);
             return NULL;
         }

@@ -147,9 +147,11 @@ static uint64_t flow_id(const struct tuple *t, uint64_t salt)
 }
 
 void flow_describe(const struct podtable *pods, uint64_t salt, const uint8_t *frame, size_t caplen,
-                   uint32_t direction, struct ncap_flow_meta *m)
+                   uint32_t direction, struct ncap_flow_meta *m, struct flow_far *far_out)
 {
     memset(m, 0, sizeof(*m));
+    if (far_out)
+        far_out->family = 0;
     struct tuple t;
     if (parse_tuple(frame, caplen, &t) < 0)
         return;
@@ -158,6 +160,10 @@ void flow_describe(const struct podtable *pods, uint64_t salt, const uint8_t *fr
     if (direction == NCAP_DIR_UNKNOWN)
         return;
     const uint8_t *far = direction == NCAP_DIR_OUT ? t.dst : t.src;
+    if (far_out) {
+        far_out->family = t.family;
+        memcpy(far_out->addr, far, t.family == 4 ? 4 : 16);
+    }
     const struct ncap_pod_meta *peer = podtable_by_addr(pods, t.family, far);
     if (peer) {
         ncap_flow_meta_set(m, NCAP_TLV_PEER_NAMESPACE, peer->namespace_);

@@ -20,9 +20,16 @@
  * frame is too short to tell. */
 uint32_t flow_direction(const uint8_t mac[6], const uint8_t *frame, size_t caplen);
 
+/* The far end's address of an IP frame (family 0 when unknown). */
+struct flow_far {
+    int family; /* 4, 6 or 0 */
+    uint8_t addr[16];
+};
+
 /* Fill m (zeroed first) with the flow id and, when the far end is a known pod or service
- * ClusterIP, its identity. The strings point into the snapshot pods, which must outlive m. */
+ * ClusterIP, its identity; far (if not NULL) gets the far end's address. The strings point into
+ * the snapshot pods, which must outlive m. */
 void flow_describe(const struct podtable *pods, uint64_t salt, const uint8_t *frame, size_t caplen,
-                   uint32_t direction, struct ncap_flow_meta *m);
+                   uint32_t direction, struct ncap_flow_meta *m, struct flow_far *far);
 
 #endif

@@ -233,12 +233,13 @@ int ncap_pcapng_write_isb(ncap_buf *b, const struct ncap_pcapng_isb *isb, char *
     return 0;
 }
 
-int ncap_pcapng_write_nrb_ipv4(ncap_buf *b, const uint32_t *addrs, const char *const *names,
-                               size_t n, char *err)
+int ncap_pcapng_write_nrb(ncap_buf *b, const struct ncap_nrb_record *r, size_t n, char *err)
 {
     size_t recs = 4; /* nrb_record_end */
     for (size_t i = 0; i < n; i++) {
-        size_t l = 4 + strlen(names[i]) + 1;
+        if (r[i].family != 4 && r[i].family != 6)
+            return ncap_fail(err, "an NRB record must be IPv4 or IPv6");
+        size_t l = (r[i].family == 4 ? 4 : 16) + strlen(r[i].name) + 1;
         if (check_opt_len(l, "an NRB record", err) < 0)
             return -1;
         recs += opt_size(l);
@@ -251,12 +252,12 @@ int ncap_pcapng_write_nrb_ipv4(ncap_buf *b, const uint32_t *addrs, const char *c
     put_u32(b, NCAP_BT_NRB);
     put_u32(b, (uint32_t)total);
     for (size_t i = 0; i < n; i++) {
-        size_t nl = strlen(names[i]) + 1;
-        put_u16(b, NCAP_NRB_IPV4);
-        put_u16(b, (uint16_t)(4 + nl));
-        put(b, &addrs[i], 4);
-        put(b, names[i], nl);
-        put_zero(b, PAD4(4 + nl) - (4 + nl));
+        size_t nl = strlen(r[i].name) + 1, al = r[i].family == 4 ? 4 : 16;
+        put_u16(b, r[i].family == 4 ? NCAP_NRB_IPV4 : NCAP_NRB_IPV6);
+        put_u16(b, (uint16_t)(al + nl));
+        put(b, r[i].addr, al);
+        put(b, r[i].name, nl);
+        put_zero(b, PAD4(al + nl) - (al + nl));
     }
     put_u32(b, 0);
     put_u32(b, (uint32_t)total);

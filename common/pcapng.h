@@ -96,9 +96,14 @@ int ncap_pcapng_write_shb(ncap_buf *b, const char *userappl, char *err);
 int ncap_pcapng_write_idb(ncap_buf *b, const struct ncap_pcapng_idb *idb, char *err);
 int ncap_pcapng_write_epb(ncap_buf *b, const struct ncap_pcapng_epb *epb, char *err);
 int ncap_pcapng_write_isb(ncap_buf *b, const struct ncap_pcapng_isb *isb, char *err);
-/* NRB with IPv4 records: addrs[i] (network order) -> names[i]. */
-int ncap_pcapng_write_nrb_ipv4(ncap_buf *b, const uint32_t *addrs, const char *const *names,
-                               size_t n, char *err);
+/* One name record: an IPv4 (family 4, addr[0..3]) or IPv6 (family 6) address, network order. */
+struct ncap_nrb_record {
+    int family;
+    uint8_t addr[16];
+    const char *name;
+};
+/* NRB with n records. */
+int ncap_pcapng_write_nrb(ncap_buf *b, const struct ncap_nrb_record *r, size_t n, char *err);
 
 /* Exact size ncap_pcapng_write_epb() will append (to reserve ring space up front). */
 size_t ncap_pcapng_epb_size(uint32_t caplen, uint32_t flags, size_t custom_len);

@@ -19,6 +19,7 @@ Nothing is skipped: a missing binary or tool fails the tests that need it, with 
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -131,3 +132,33 @@ def _agent_watch(request):
         except labmod.LabError as e:
             msg += f"\n(restarting it failed too: {e})"
         pytest.fail(msg, pytrace=False)
+
+
+UDP_ECHO = r"""
+import select, socket, sys
+socks = []
+for port in (5001, 5002):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    socks.append(s)
+print("ready", flush=True)
+while True:
+    r, _, _ = select.select(socks, [], [], 120)
+    if not r:
+        sys.exit(0)
+    for s in r:
+        data, peer = s.recvfrom(65535)
+        s.sendto(data, peer)
+"""
+
+
+@pytest.fixture(scope="session")
+def udp_echo(ws, lab):
+    """A UDP echo server in backend on ports 5001 and 5002 (answers each datagram once)."""
+    p = subprocess.Popen(lab.exec_argv("backend", "python3", "-c", UDP_ECHO),
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    yield p
+    p.kill()
+    p.wait(10)

@@ -22,6 +22,7 @@ import lab as labmod
 IFACE = "netcap-extcap"
 PREF = "extcap.netcap_extcap"
 AGENT_SA = "system:serviceaccount:netcap:netcap-agent"
+SERVICE_IP = "10.231.0.100"
 PC_PATH = "/apis/netcap.io/v1alpha1/namespaces/{ns}/podcaptures"
 
 
@@ -86,6 +87,12 @@ def cluster(ws, lab, build_dir):
                         "metadata": {"name": name, "namespace": "shop", "labels": {"app": name}},
                         "spec": {"nodeName": node, "containers": [{"name": name}]},
                         "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}})
+    # A Service in front of backend; its ClusterIP is in the lab's range but no pod holds it.
+    st.put("services", {"apiVersion": "v1", "kind": "Service",
+                        "metadata": {"name": "backend-svc", "namespace": "shop"},
+                        "spec": {"clusterIP": SERVICE_IP, "clusterIPs": [SERVICE_IP],
+                                 "selector": {"app": "backend"},
+                                 "ports": [{"port": 80, "targetPort": 8080}]}})
     # A hostNetwork pod in shop on node1: it shares the node's network namespace.
     st.put("pods", {"apiVersion": "v1", "kind": "Pod",
                     "metadata": {"name": "node-exporter", "namespace": "shop",
@@ -215,6 +222,38 @@ def test_token_user_captures_through_the_api_server(cluster, lab):
         "the agent never wrote the PodCapture's status"
     assert any(u == "alice" and m == "DELETE" for u, m, p in log)
     assert podcaptures(cluster) == [], "the extcap left its PodCapture behind"
+
+
+def test_pod_to_service_names_the_service(cluster, lab):
+    """frontend pings backend-svc's ClusterIP. In a cluster kube-proxy rewrites it on the node's
+    side of the veth, so inside the pod the packet still carries the ClusterIP: the agent names
+    the Service as the peer. Here nothing answers (no kube-proxy), so only the requests exist."""
+    gw_mac = "02:00:0a:e7:ff:01"  # the lab's node bridge: where a pod's off-pod packets go
+    lab.pod_run("frontend", "ip", "neigh", "replace", SERVICE_IP, "lladdr", gw_mac, "dev", "eth0",
+                "nud", "permanent", check=True)
+    path = os.path.join(lab.state["ws"]["out"], "cluster-svc.pcapng")
+    t = live_tshark(lab, ["-i", IFACE, "-o", f"{PREF}.maxpackets:2", "-w", path],
+                    env=cluster_env(cluster, "alice", NETCAP_HOST=SERVICE_IP))
+    try:
+        assert t.wait_line("Capturing on", 30), t.describe()
+        deadline = time.monotonic() + 30
+        while t.running() and time.monotonic() < deadline:
+            lab.pod_run("frontend", "ping", "-n", "-q", "-c", "1", "-W", "1", SERVICE_IP)
+        rc = t.wait(30)
+    finally:
+        t.kill()
+        lab.pod_run("frontend", "ip", "neigh", "del", SERVICE_IP, "dev", "eth0")
+    assert rc == 0, t.describe()
+    rows = read_fields(lab, path, ["ip.dst", "k8s.peer.service", "k8s.peer.namespace",
+                                   "k8s.peer.pod", "k8s.dst.namespace", "k8s.src.pod"])
+    assert len(rows) == 2
+    for r in rows:
+        assert r == {"ip.dst": SERVICE_IP, "k8s.peer.service": "backend-svc",
+                     "k8s.peer.namespace": "shop", "k8s.peer.pod": "",
+                     "k8s.dst.namespace": "shop", "k8s.src.pod": "frontend"}, r
+    p = lab.tshark(["-r", path, "-N", "n", "-o", "nameres.use_external_name_resolver:FALSE",
+                    "-T", "fields", "-e", "ip.dst_host"], timeout=60)
+    assert p.stdout.split() == ["backend-svc.shop.svc"] * 2, p.stdout
 
 
 def test_label_selector_across_two_nodes_is_one_merged_capture(cluster, lab):

@@ -17,32 +17,11 @@ place. Round 2 only exists to end a capture that came up short.
 
 import os
 import struct
-import subprocess
-
-import pytest
 
 from e2e_util import direction, extcap_lines, read_fields, start_capture
 
 IFACE = "netcap-extcap"
 PREF = "extcap.netcap_extcap"
-
-ECHO = r"""
-import select, socket, sys
-socks = []
-for port in (5001, 5002):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port))
-    socks.append(s)
-print("ready", flush=True)
-while True:
-    r, _, _ = select.select(socks, [], [], 120)
-    if not r:
-        sys.exit(0)
-    for s in r:
-        data, peer = s.recvfrom(65535)
-        s.sendto(data, peer)
-"""
 
 MIX = r"""
 import socket, struct, sys
@@ -92,16 +71,6 @@ print("sent", flush=True)
 """
 
 
-@pytest.fixture(scope="module")
-def echo(ws, lab):
-    p = subprocess.Popen(lab.exec_argv("backend", "python3", "-c", ECHO), stdout=subprocess.PIPE,
-                         text=True)
-    assert p.stdout.readline().strip() == "ready"
-    yield p
-    p.kill()
-    p.wait(10)
-
-
 def send_round(lab, rnd, size=32):
     p = lab.pod_run("frontend", "python3", "-c", MIX, str(rnd), lab.pod_ip("backend"),
                     lab.state["gateway"], str(size), timeout=60)
@@ -147,14 +116,14 @@ def capture(lab, name, opts, expected, dfilter=None, size=32):
     return pkts
 
 
-def test_protocols(lab, echo):
+def test_protocols(lab, udp_echo):
     pkts = capture(lab, "proto-udp.pcapng", {"proto": "udp"}, 8)
     assert all(p["udp.srcport"] for p in pkts)
     pkts = capture(lab, "proto-icmp.pcapng", {"proto": "ICMP"}, 6)
     assert all(p["icmp.type"] in ("0", "8") for p in pkts)
 
 
-def test_ports_and_ranges(lab, echo):
+def test_ports_and_ranges(lab, udp_echo):
     pkts = capture(lab, "port.pcapng", {"port": "5001"}, 4)
     assert all("5001" in (p["udp.srcport"], p["udp.dstport"]) for p in pkts)
     capture(lab, "portrange.pcapng", {"port": "5001-5002"}, 8)
@@ -164,7 +133,7 @@ def test_ports_and_ranges(lab, echo):
     assert {p["udp.srcport"] for p in pkts} == {"5002"}
 
 
-def test_hosts_and_cidrs(lab, echo):
+def test_hosts_and_cidrs(lab, udp_echo):
     gw = lab.state["gateway"]
     pkts = capture(lab, "host-gw.pcapng", {"host": gw}, 2)
     assert all(gw in (p["ip.src"], p["ip.dst"]) for p in pkts)
@@ -174,14 +143,14 @@ def test_hosts_and_cidrs(lab, echo):
     assert all(backend in (p["ip.src"], p["ip.dst"]) for p in pkts)
 
 
-def test_tcp_flags_and_icmp_types(lab, echo):
+def test_tcp_flags_and_icmp_types(lab, udp_echo):
     pkts = capture(lab, "syn.pcapng", {"tcpflags": "syn"}, 2)
     assert sorted(int(p["tcp.flags"], 16) for p in pkts) == [0x002, 0x012], pkts
     pkts = capture(lab, "icmp8.pcapng", {"icmptype": "8"}, 3)
     assert {p["icmp.type"] for p in pkts} == {"8"}
 
 
-def test_direction_with_structured_and_free_filter(lab, echo):
+def test_direction_with_structured_and_free_filter(lab, udp_echo):
     pkts = capture(lab, "in.pcapng", {"direction": "in", "proto": "udp,icmp"}, 7)
     assert {direction(p["netcap.direction"]) for p in pkts} == {"in"}, pkts
     assert all(p["ip.dst"] == lab.pod_ip("frontend") for p in pkts)
@@ -191,7 +160,7 @@ def test_direction_with_structured_and_free_filter(lab, echo):
     assert all(p["ip.src"] == lab.pod_ip("frontend") for p in pkts)
 
 
-def test_sampling_and_snaplen(lab, echo):
+def test_sampling_and_snaplen(lab, udp_echo):
     # one packet in two of the 8 UDP packets of round 1
     # (request, reply) x2 to 5001, then to 5002: every other packet is a request
     pkts = capture(lab, "sample.pcapng", {"proto": "udp", "sample": "2"}, 4)
@@ -233,7 +202,7 @@ def _blocks(path):
     return out
 
 
-def test_bytes_limit_ends_capture_at_the_budget(lab, echo):
+def test_bytes_limit_ends_capture_at_the_budget(lab, udp_echo):
     """limits.bytes counts captured packet data: 342-byte frames, budget 1200 -> 3 packets
     (1026 bytes), the 4th would pass it and ends the capture unsent."""
     path = os.path.join(lab.state["ws"]["out"], "bytes.pcapng")

@@ -28,9 +28,9 @@ static void build(ncap_buf *b)
     epb.custom = NULL;
     epb.ts += 1000;
     g_assert_cmpint(ncap_pcapng_write_epb(b, &epb, err), ==, 0);
-    uint32_t addr = 0x0500010a; /* 10.1.0.5 in network order on little-endian */
-    const char *name = "frontend.shop";
-    g_assert_cmpint(ncap_pcapng_write_nrb_ipv4(b, &addr, &name, 1, err), ==, 0);
+    struct ncap_nrb_record nrb[2] = {{4, {10, 1, 0, 5}, "frontend.shop"},
+                                     {6, {0xfd, 0, [15] = 5}, "frontend.shop"}};
+    g_assert_cmpint(ncap_pcapng_write_nrb(b, nrb, 2, err), ==, 0);
     struct ncap_pcapng_isb isb = {0, 1700000001000000000ULL, 1700000000000000000ULL,
                                   1700000001000000000ULL, 7, 1, 2, 3};
     g_assert_cmpint(ncap_pcapng_write_isb(b, &isb, err), ==, 0);
