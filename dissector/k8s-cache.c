@@ -97,23 +97,29 @@ static struct k8s_iface *iface_from_meta(const struct ncap_pod_meta *m)
     return e;
 }
 
-static struct k8s_iface *iface_parse(const char *description)
+/* An interface named k8s/... (as the agent names them) whose description is not netcap JSON
+ * was damaged; any other interface without netcap JSON belongs to another tool. */
+static struct k8s_iface *iface_parse(const char *name, const char *description)
 {
     struct ncap_pod_meta m;
     char err[NCAP_ERRBUF_SIZE];
     struct k8s_iface *e;
 
-    if (!description || !looks_like_netcap(description))
-        return &foreign_iface;
-    if (ncap_meta_from_json(description, strlen(description), &m, err) < 0) {
+    if (!description || !looks_like_netcap(description)) {
+        if (!name || strncmp(name, "k8s/", 4) != 0)
+            return &foreign_iface;
+        snprintf(err, sizeof(err), "interface %.200s carries no netcap pod metadata", name);
+    } else if (ncap_meta_from_json(description, strlen(description), &m, err) == 0) {
+        e = iface_from_meta(&m);
+        ncap_meta_free(&m);
+        return e;
+    }
+    {
         e = wmem_new0(wmem_file_scope(), struct k8s_iface);
         e->kind = K8S_IFACE_MALFORMED;
         e->error = file_str(err);
         return e;
     }
-    e = iface_from_meta(&m);
-    ncap_meta_free(&m);
-    return e;
 }
 
 const struct k8s_iface *k8s_iface_get(const epan_t *epan, guint32 ifid)
@@ -121,7 +127,8 @@ const struct k8s_iface *k8s_iface_get(const epan_t *epan, guint32 ifid)
     struct k8s_iface *e = (struct k8s_iface *)wmem_map_lookup(iface_cache, GUINT_TO_POINTER(ifid));
 
     if (!e) {
-        e = iface_parse(epan_get_interface_description(epan, ifid));
+        e = iface_parse(epan_get_interface_name(epan, ifid),
+                        epan_get_interface_description(epan, ifid));
         wmem_map_insert(iface_cache, GUINT_TO_POINTER(ifid), e);
     }
     return e;
