@@ -827,6 +827,10 @@ class Lab:
             "NETCAP_NAMESPACE": NAMESPACE,
             "NETCAP_POD": "frontend",
         }
+        # A sanitizer build's extcap reports where the test run asked (make asan).
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if os.environ.get(k):
+                env[k] = os.environ[k]
         for k, v in overrides.items():
             if v is None:
                 env.pop(k, None)

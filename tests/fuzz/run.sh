@@ -12,13 +12,20 @@ mkdir -p "$work"
 cc=${CLANG:-clang-14}
 command -v "$cc" >/dev/null || { echo "run.sh: $cc not found (apt-get install clang-14 libclang-rt-14-dev)" >&2; exit 1; }
 flags=(-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-       -I"$top/common" $(pkg-config --cflags libcjson))
+       -I"$top/common" -I"$top/agent" $(pkg-config --cflags libcjson yaml-0.1))
 libs=$(pkg-config --libs libcjson)
-common=("$top"/common/ncap.c "$top"/common/pcapng.c "$top"/common/meta.c "$top"/common/tlv.c)
+common=("$top"/common/ncap.c "$top"/common/pcapng.c "$top"/common/meta.c "$top"/common/tlv.c
+        "$top"/common/bpfspec.c)
+# What each harness needs beyond common/.
+declare -A extra=(
+  [request]="$top/agent/request.c $top/agent/selector.c"
+  [kubeconfig]="$top/common/kubeconfig.c $top/common/sha256.c $(pkg-config --libs yaml-0.1)"
+)
 status=0
-for h in pcapng meta tlv; do
+for h in ${FUZZ_HARNESSES:-pcapng meta tlv request kubeconfig}; do
   bin="$work/fuzz_$h"
-  "$cc" "${flags[@]}" -o "$bin" "$here/fuzz_$h.c" "${common[@]}" $libs
+  # shellcheck disable=SC2086
+  "$cc" "${flags[@]}" -o "$bin" "$here/fuzz_$h.c" "${common[@]}" ${extra[$h]:-} $libs
   corpus="$work/corpus_$h"
   mkdir -p "$corpus"
   [ -d "$here/corpus/$h" ] && cp -r "$here/corpus/$h/." "$corpus/"
