@@ -8,7 +8,7 @@ DESTDIR ?=
 DEPS = cmake gcc make pkg-config \
        libpcap-dev libglib2.0-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libmicrohttpd-dev \
        libgnutls28-dev wireshark-dev libwireshark-dev \
-       tshark tcpdump python3 python3-pytest python3-yaml iproute2 iputils-ping curl openssl procps util-linux
+       tshark tcpdump python3 python3-pytest python3-yaml python3-cryptography iproute2 iputils-ping curl openssl procps util-linux
 # libFuzzer harnesses (tests/fuzz) need clang's fuzzer runtime.
 FUZZ_DEPS = clang-14 libclang-rt-14-dev
 

@@ -39,6 +39,7 @@
 
 struct options {
     const char *listen, *cert, *key, *tokens, *pods, *node, *kubeconfig, *exclude;
+    const char *client_ca, *policy;
     bool in_cluster;
     bool cluster; /* resolved: cluster mode is on */
 };
@@ -49,7 +50,8 @@ static void usage(FILE *f)
         f,
         "Usage: netcap-agent --listen ADDR:PORT --tls-cert FILE --tls-key FILE\n"
         "                    [--kubeconfig FILE | --in-cluster]\n"
-        "                    [--token-auth-file FILE] [--pods-file FILE]\n"
+        "                    [--token-auth-file FILE] [--client-ca FILE] [--policy-file FILE]\n"
+        "                    [--pods-file FILE]\n"
         "                    [--node-name NAME] [--exclude-namespaces NS,...]\n"
         "\n"
         "Serves Kubernetes pod captures as pcapng over HTTPS (netcap %s).\n"
@@ -62,8 +64,13 @@ static void usage(FILE *f)
         "  --in-cluster             use the pod's service account (the default when\n"
         "                           KUBERNETES_SERVICE_HOST is set and neither --kubeconfig\n"
         "                           nor --pods-file is given)\n"
-        "Direct mode (bearer tokens; required outside a cluster):\n"
+        "Direct mode (bearer tokens and/or client certificates; required outside a cluster):\n"
         "  --token-auth-file FILE   bearer tokens, kube-apiserver CSV: token,user,uid[,groups]\n"
+        "  --client-ca FILE         PEM CA for client certificates (mTLS): CN is the user, each\n"
+        "                           O a group; a certificate that does not verify is refused\n"
+        "  --policy-file FILE       JSON {\"users\":{\"alice\":[\"shop\"]},\"groups\":{\"sre\":[\"*\"]}}:\n"
+        "                           who may capture in which namespaces (default: everyone\n"
+        "                           authenticated, everywhere)\n"
         "  --pods-file FILE         Kubernetes PodList JSON (kubectl get pods -A -o json)\n"
         "Both:\n"
         "  --node-name NAME         this node's name (default: $NODE_NAME, else the host name)\n"
@@ -84,6 +91,8 @@ static int parse_args(int argc, char **argv, struct options *o, char *err)
         {"kubeconfig", required_argument, NULL, 'K'},
         {"in-cluster", no_argument, NULL, 'I'},
         {"exclude-namespaces", required_argument, NULL, 'x'},
+        {"client-ca", required_argument, NULL, 'C'},
+        {"policy-file", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -119,6 +128,12 @@ static int parse_args(int argc, char **argv, struct options *o, char *err)
         case 'x':
             o->exclude = optarg;
             break;
+        case 'C':
+            o->client_ca = optarg;
+            break;
+        case 'P':
+            o->policy = optarg;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -140,7 +155,7 @@ static int parse_args(int argc, char **argv, struct options *o, char *err)
     const char *missing = !o->listen                  ? "--listen"
                           : !o->cert                  ? "--tls-cert"
                           : !o->key                   ? "--tls-key"
-                          : !o->cluster && !o->tokens ? "--token-auth-file"
+                          : !o->cluster && !o->tokens && !o->client_ca ? "--token-auth-file"
                           : !o->cluster && !o->pods   ? "--pods-file"
                                                       : NULL;
     if (missing)
@@ -287,7 +302,7 @@ int main(int argc, char **argv)
         hostname[sizeof(hostname) - 1] = '\0';
         o.node = hostname;
     }
-    char *cert = NULL, *key = NULL;
+    char *cert = NULL, *key = NULL, *client_ca = NULL;
     struct ncap_kube *kube = NULL;
     if ((o.tokens && auth_load(&agent.auth, o.tokens, err) < 0) ||
         nslist_parse(&agent.excluded, o.exclude ? o.exclude : "", err) < 0 ||
@@ -295,6 +310,8 @@ int main(int argc, char **argv)
         (o.pods && podsource_load_file(&agent.pods, o.pods, err) < 0) ||
         !(cert = read_text(o.cert, "TLS certificate", err)) ||
         !(key = read_text(o.key, "TLS key", err)) || check_tls(cert, key, &o, err) < 0 ||
+        (o.client_ca && !(client_ca = read_text(o.client_ca, "client CA", err))) ||
+        (o.policy && policy_load(&agent.policy, o.policy, err) < 0) ||
         (o.cluster && !(kube = kube_client(&o, err)))) {
         fprintf(stderr, "netcap-agent: %s\n", err);
         return 2;
@@ -312,7 +329,10 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct MHD_Daemon *d = server_start(&agent, (struct sockaddr *)&addr, cert, key, err);
+    agent.client_ca = o.client_ca;
+    struct MHD_Daemon *d =
+        server_start(&agent, (struct sockaddr *)&addr, cert, key, client_ca, err);
+    free(client_ca);
     explicit_bzero(key, strlen(key));
     free(key);
     free(cert);
@@ -335,6 +355,7 @@ int main(int argc, char **argv)
     if (cluster_stop(agent.cluster, DRAIN_MS) < 0)
         return 0;
     auth_free(&agent.auth);
+    policy_free(&agent.policy);
     nslist_free(&agent.excluded);
     podsource_free(&agent.pods);
     return 0;

@@ -92,6 +92,8 @@ static int valid_ifname(const char *s)
     return 1;
 }
 
+static int check_dns_name(const char *s, size_t max, int dots, const char *field, char *err);
+
 static int parse_target(const cJSON *t, size_t i, struct target_spec *out, char *err)
 {
     static const char *const keys[] = {"namespace", "pod", "interface", NULL};
@@ -101,11 +103,14 @@ static int parse_target(const cJSON *t, size_t i, struct target_spec *out, char 
         return ncap_fail(err, "%s must be an object", where);
     if (check_keys(t, keys, where, err) < 0)
         return -1;
+    /* Kubernetes names only: they reach logs, interface names and the audit trail. */
     snprintf(field, sizeof(field), "%s.namespace", where);
-    if (get_name(t, "namespace", field, 1, MAX_NAME, &out->namespace_, err) < 0)
+    if (get_name(t, "namespace", field, 1, MAX_NAME, &out->namespace_, err) < 0 ||
+        check_dns_name(out->namespace_, 63, 0, field, err) < 0)
         return -1;
     snprintf(field, sizeof(field), "%s.pod", where);
-    if (get_name(t, "pod", field, 1, MAX_NAME, &out->pod, err) < 0)
+    if (get_name(t, "pod", field, 1, MAX_NAME, &out->pod, err) < 0 ||
+        check_dns_name(out->pod, MAX_NAME, 1, field, err) < 0)
         return -1;
     snprintf(field, sizeof(field), "%s.interface", where);
     if (get_name(t, "interface", field, 0, IFNAMSIZ - 1, &out->interface, err) < 0)

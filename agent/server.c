@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 
 #include "capture.h"
@@ -26,13 +28,24 @@
 #include "ncap.h"
 #include "request.h"
 
-#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-VERS-SSL3.0"
+/* TLS 1.2 and 1.3 only; forward-secret ECDHE key exchange and AEAD ciphers only (no CBC, no
+ * SHA-1 MACs, no RSA key transport). */
+#define TLS_PRIORITIES                                                                         \
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"        \
+    "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA"
 /* libmicrohttpd's block size for the stream: the most capture_read() is asked for at once. */
 #define STREAM_BLOCK (64 * 1024)
 
 /* State of one POST /v1/captures between the handler's calls. */
+/* Who sent a request: a bearer token's user, or a client certificate's CN with its O values. */
+struct identity {
+    char user[256];
+    char groups[512]; /* NUL-separated, ending in an empty string */
+};
+
 struct upload {
-    const char *user; /* owned by the auth table; NULL without a valid bearer token */
+    struct identity id;
+    const char *user; /* id.user, or NULL without a valid token or client certificate */
     char *body;
     size_t len;
     bool too_large;
@@ -135,20 +148,93 @@ static void client_address(struct MHD_Connection *conn, char *out, size_t size)
         snprintf(out, size, "unknown");
 }
 
-static const char *authenticate(const struct agent *a, struct MHD_Connection *conn)
+/* The client certificate, when --client-ca is set and the client sent one: 1 with id filled
+ * (CN = user, each O = a group, as kube-apiserver reads them), 0 when none was sent, -1 with why
+ * when it does not verify against the CA (expired, another CA, ...). */
+static int client_certificate(struct MHD_Connection *conn, struct identity *id, char *why)
 {
-    const char *h =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    return auth_check(&a->auth, h);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    gnutls_session_t s = ci ? (gnutls_session_t)ci->tls_session : NULL;
+    unsigned n = 0;
+    const gnutls_datum_t *certs = s ? gnutls_certificate_get_peers(s, &n) : NULL;
+    if (!certs || n == 0)
+        return 0;
+    unsigned status = 0;
+    if (gnutls_certificate_verify_peers2(s, &status) < 0 || status != 0) {
+        gnutls_datum_t text = {0};
+        if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &text, 0) == 0) {
+            /* GnuTLS says e.g. "The certificate is NOT trusted. The certificate issuer is
+             * unknown. ": keep its words, as one sentence. */
+            char *t = (char *)text.data;
+            size_t n = strlen(t);
+            while (n && (t[n - 1] == ' ' || t[n - 1] == '.'))
+                t[--n] = '\0';
+            for (char *p = t; *p; p++)
+                if (p[0] == '.' && p[1] == ' ')
+                    p[0] = ';';
+            snprintf(why, NCAP_ERRBUF_SIZE, "the client certificate is not accepted: %s", t);
+            gnutls_free(text.data);
+        } else {
+            snprintf(why, NCAP_ERRBUF_SIZE, "the client certificate is not accepted");
+        }
+        return -1;
+    }
+    gnutls_x509_crt_t crt;
+    if (gnutls_x509_crt_init(&crt) < 0)
+        return ncap_fail(why, "out of memory reading the client certificate");
+    int rc = -1;
+    size_t len = sizeof(id->user);
+    memset(id, 0, sizeof(*id));
+    if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) < 0 ||
+        gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, id->user, &len) < 0 ||
+        !id->user[0]) {
+        ncap_fail(why, "the client certificate has no common name (CN) to name its user");
+    } else {
+        size_t off = 0;
+        for (unsigned i = 0; off + 2 < sizeof(id->groups); i++) {
+            len = sizeof(id->groups) - off - 1;
+            if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, i, 0,
+                                              id->groups + off, &len) < 0)
+                break;
+            off += strlen(id->groups + off) + 1;
+        }
+        id->groups[off] = '\0';
+        rc = 1;
+    }
+    gnutls_x509_crt_deinit(crt);
+    return rc;
 }
 
-static enum MHD_Result refuse_unauthenticated(struct MHD_Connection *conn, const char *url)
+/* A client certificate (when the agent has --client-ca and one was sent) wins over a bearer
+ * token. 1 with id, 0 without credentials or with an unknown token, -1 with why for a
+ * certificate that does not verify. */
+static int authenticate(const struct agent *a, struct MHD_Connection *conn, struct identity *id,
+                        char *why)
 {
-    char client[64];
+    memset(id, 0, sizeof(*id));
+    if (a->client_ca) {
+        int rc = client_certificate(conn, id, why);
+        if (rc)
+            return rc;
+    }
+    const char *h =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *user = auth_check(&a->auth, h);
+    if (!user)
+        return 0;
+    snprintf(id->user, sizeof(id->user), "%s", user);
+    return 1;
+}
+
+static enum MHD_Result refuse_unauthenticated(struct MHD_Connection *conn, const char *url,
+                                              const char *why)
+{
+    char client[64], quoted[NCAP_ERRBUF_SIZE + 64];
     client_address(conn, client, sizeof(client));
-    agent_log("refused %s from %s: no valid bearer token", url, client);
-    return reply_error(conn, MHD_HTTP_UNAUTHORIZED, "Unauthorized",
-                       "a valid bearer token is required");
+    const char *sentence = why ? why : "a valid bearer token or client certificate is required";
+    agent_log("refused %s from %s: %s", url, client, log_quote(sentence, quoted, sizeof(quoted)));
+    return reply_error(conn, MHD_HTTP_UNAUTHORIZED, "Unauthorized", sentence);
 }
 
 static bool is_get(const char *method)
@@ -160,9 +246,11 @@ static bool is_get(const char *method)
 
 static enum MHD_Result handle_pods(struct agent *a, struct MHD_Connection *conn)
 {
-    if (!authenticate(a, conn))
-        return refuse_unauthenticated(conn, "/v1/pods");
+    struct identity id;
     char err[NCAP_ERRBUF_SIZE];
+    int auth = authenticate(a, conn, &id, err);
+    if (auth <= 0)
+        return refuse_unauthenticated(conn, "/v1/pods", auth < 0 ? err : NULL);
     struct podtable *t = podsource_get(&a->pods);
     char *json = podtable_local_json(t, err);
     podtable_put(t);
@@ -212,18 +300,22 @@ static enum MHD_Result refuse_too_large(struct MHD_Connection *conn, const char 
 /* First call of POST /v1/captures: refuse early, or start collecting the body. */
 static enum MHD_Result begin_capture(struct agent *a, struct MHD_Connection *conn, void **con_cls)
 {
-    const char *user = authenticate(a, conn);
-    /* Without cluster mode every request needs a token: refuse before the body comes. */
-    if (!user && !a->cluster)
-        return refuse_unauthenticated(conn, "/v1/captures");
+    struct identity id;
+    char why[NCAP_ERRBUF_SIZE];
+    int auth = authenticate(a, conn, &id, why);
+    /* A certificate that does not verify is refused in every mode; without cluster mode every
+     * request needs credentials: refuse before the body comes. */
+    if (auth < 0 || (auth == 0 && !a->cluster))
+        return refuse_unauthenticated(conn, "/v1/captures", auth < 0 ? why : NULL);
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > SERVER_MAX_BODY)
-        return refuse_too_large(conn, user);
+        return refuse_too_large(conn, auth ? id.user : NULL);
     struct upload *u = calloc(1, sizeof(*u));
     if (!u)
         return MHD_NO;
-    u->user = user;
+    u->id = id;
+    u->user = auth ? u->id.user : NULL;
     *con_cls = u;
     return MHD_YES;
 }
@@ -280,20 +372,30 @@ static enum MHD_Result podcapture_capture(struct agent *a, struct MHD_Connection
 }
 
 static enum MHD_Result direct_capture(struct agent *a, struct MHD_Connection *conn,
-                                      const char *user, struct capture_spec *spec)
+                                      const struct upload *u, struct capture_spec *spec)
 {
     char err[NCAP_ERRBUF_SIZE], who[256], client[64];
+    const char *user = u->user;
     if (!user) {
         capture_spec_free(spec);
-        return refuse_unauthenticated(conn, "/v1/captures");
+        return refuse_unauthenticated(conn, "/v1/captures", NULL);
     }
     for (size_t i = 0; i < spec->n_targets; i++) {
-        if (nslist_has(&a->excluded, spec->targets[i].namespace_)) {
-            snprintf(err, sizeof(err), "namespace %s is excluded from capture on this agent",
-                     spec->targets[i].namespace_);
+        const char *ns = spec->targets[i].namespace_;
+        const char *reason = NULL;
+        if (nslist_has(&a->excluded, ns)) {
+            snprintf(err, sizeof(err), "namespace %s is excluded from capture on this agent", ns);
+            reason = "NamespaceExcluded";
+        } else if (!policy_allows(&a->policy, user, u->id.groups, ns)) {
+            char quoted[300];
+            snprintf(err, sizeof(err), "user %s may not capture in namespace %s on this agent",
+                     log_quote(user, quoted, sizeof(quoted)), ns);
+            reason = "Forbidden";
+        }
+        if (reason) {
             capture_spec_free(spec);
             return refuse_capture(conn, by_user(user, who, sizeof(who)), MHD_HTTP_FORBIDDEN,
-                                  "NamespaceExcluded", err);
+                                  reason, err);
         }
     }
     client_address(conn, client, sizeof(client));
@@ -327,7 +429,7 @@ static enum MHD_Result finish_capture(struct agent *a, struct MHD_Connection *co
     if (req.kind == REQUEST_PODCAPTURE)
         ret = podcapture_capture(a, conn, &req.pc);
     else
-        ret = direct_capture(a, conn, u->user, &req.spec);
+        ret = direct_capture(a, conn, u, &req.spec);
     capture_request_free(&req);
     return ret;
 }
@@ -397,7 +499,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 struct MHD_Daemon *server_start(struct agent *a, const struct sockaddr *addr, const char *cert_pem,
-                                const char *key_pem, char *err)
+                                const char *key_pem, const char *client_ca_pem, char *err)
 {
     unsigned flags = MHD_USE_TLS | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
                      MHD_USE_ERROR_LOG;
@@ -421,6 +523,9 @@ struct MHD_Daemon *server_start(struct agent *a, const struct sockaddr *addr, co
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SERVER_IDLE_TIMEOUT,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONNECTION_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        /* With a CA, clients are asked (not forced) for a certificate; authenticate() checks
+         * it, so a wrong one gets a sentence rather than a failed handshake. */
+        client_ca_pem ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, client_ca_pem,
         MHD_OPTION_END);
     // clang-format on
     if (!d)
