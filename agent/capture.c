@@ -264,6 +264,16 @@ static void write_isb(struct target *t, bool final)
         .filteraccept = t->delivered,
         .osdrop = t->osdrop,
     };
+    /* A capture that ended early says why in its final statistics: the extcap tells the user. */
+    char note[sizeof(c->end_reason) + 16];
+    if (final) {
+        pthread_mutex_lock(&c->mu);
+        if (c->failed && c->end_reason[0]) {
+            snprintf(note, sizeof(note), NCAP_END_NOTE_PREFIX "%s", c->end_reason);
+            isb.comment = note;
+        }
+        pthread_mutex_unlock(&c->mu);
+    }
     char err[NCAP_ERRBUF_SIZE];
     t->scratch.len = 0;
     int ok = ncap_pcapng_write_isb(&t->scratch, &isb, err) == 0;

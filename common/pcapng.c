@@ -209,6 +209,11 @@ int ncap_pcapng_write_epb(ncap_buf *b, const struct ncap_pcapng_epb *epb, char *
 int ncap_pcapng_write_isb(ncap_buf *b, const struct ncap_pcapng_isb *isb, char *err)
 {
     size_t opts = 4 * opt_size(8) + 4;
+    size_t clen = isb->comment ? strlen(isb->comment) : 0;
+    if (clen && check_opt_len(clen, "an ISB comment", err) < 0)
+        return -1;
+    if (clen)
+        opts += opt_size(clen);
     if (isb->starttime)
         opts += opt_size(8);
     if (isb->endtime)
@@ -220,6 +225,8 @@ int ncap_pcapng_write_isb(ncap_buf *b, const struct ncap_pcapng_isb *isb, char *
     put_u32(b, (uint32_t)total);
     put_u32(b, isb->if_id);
     put_u64_halves(b, isb->ts);
+    if (clen)
+        put_opt(b, 1 /* opt_comment */, isb->comment, clen);
     if (isb->starttime)
         put_opt_ts(b, NCAP_OPT_ISB_STARTTIME, isb->starttime);
     if (isb->endtime)

@@ -89,7 +89,11 @@ struct ncap_pcapng_isb {
     uint64_t ifdrop;         /* kernel drops (ps_drop + ps_ifdrop) */
     uint64_t filteraccept;   /* packets accepted by the filter */
     uint64_t osdrop;         /* agent + transport drops */
+    const char *comment;     /* opt_comment, or NULL (netcap: why a capture ended early) */
 };
+
+/* A final ISB's comment that starts with this says why the agent ended the capture early. */
+#define NCAP_END_NOTE_PREFIX "netcap: "
 
 /* Each returns 0, or -1 with err filled (allocation failure, field too long). */
 int ncap_pcapng_write_shb(ncap_buf *b, const char *userappl, char *err);

@@ -54,6 +54,7 @@ struct source {
     size_t nifs, ifcap;
     uint64_t last_ts; /* ordering key for blocks without a timestamp of their own */
     unsigned long long packets;
+    char end_note[300]; /* why the agent ended this stream early, from its final ISB */
 };
 
 struct merge {
@@ -336,6 +337,33 @@ static int idb_block(struct merge *m, struct source *s, const struct ncap_pcapng
     return 0;
 }
 
+/* An ISB's comment "netcap: <why>" is the agent's reason for ending the capture early. */
+static void read_end_note(struct source *s, const uint8_t *opt, size_t len)
+{
+    const size_t plen = sizeof(NCAP_END_NOTE_PREFIX) - 1;
+    while (len >= 4) {
+        uint16_t code, olen;
+        memcpy(&code, opt, 2);
+        memcpy(&olen, opt + 2, 2);
+        if (code == 0 || (size_t)olen + 4 > len)
+            return;
+        if (code == 1 && olen > plen && memcmp(opt + 4, NCAP_END_NOTE_PREFIX, plen) == 0) {
+            size_t n = olen - plen < sizeof(s->end_note) - 1 ? olen - plen
+                                                               : sizeof(s->end_note) - 1;
+            memcpy(s->end_note, opt + 4 + plen, n);
+            s->end_note[n] = '\0';
+            for (size_t i = 0; i < n; i++)
+                if ((unsigned char)s->end_note[i] < 0x20)
+                    s->end_note[i] = ' ';
+        }
+        size_t step = 4 + (((size_t)olen + 3) & ~(size_t)3);
+        if (step > len)
+            return;
+        opt += step;
+        len -= step;
+    }
+}
+
 /* EPB or ISB: renumber the interface in place and queue by timestamp. */
 static int timed_block(struct source *s, const struct ncap_pcapng_block *blk, uint64_t now_ms,
                        char *err)
@@ -353,6 +381,8 @@ static int timed_block(struct source *s, const struct ncap_pcapng_block *blk, ui
                          packet ? "packet" : "statistics block", local, s->nifs);
     memcpy(s->buf + s->cut + 8, &s->ifs[local].global, 4);
     s->last_ts = ts_to_ns(get_ts(blk->body + 4), &s->ifs[local]);
+    if (!packet)
+        read_end_note(s, blk->body + 12, blk->body_len - 12);
     return queue_block(s, blk->total_len, s->last_ts, now_ms, packet, err);
 }
 
@@ -424,6 +454,11 @@ int merge_source_end(struct merge *m, size_t src, char *err)
     }
     s->state = SOURCE_ENDED;
     return 0;
+}
+
+const char *merge_source_note(const struct merge *m, size_t src)
+{
+    return m->src[src].end_note[0] ? m->src[src].end_note : NULL;
 }
 
 void merge_source_fail(struct merge *m, size_t src)

@@ -58,6 +58,9 @@ int merge_feed(struct merge *m, size_t src, const void *data, size_t len, uint64
 int merge_source_end(struct merge *m, size_t src, char *err);
 
 /* The source broke off (transport error, HTTP error, stall): drop its partial block. */
+/* Why the agent ended source src early (its final ISB's "netcap: " comment), or NULL. */
+const char *merge_source_note(const struct merge *m, size_t src);
+
 void merge_source_fail(struct merge *m, size_t src);
 
 /* Hand every block that may go out now to emit. Returns 0 or emit's non-zero value. */

@@ -315,10 +315,16 @@ static void transfer_done(struct runner *r, struct source_run *s, CURLcode rc)
         curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->status);
     if (s->status == 200) {
         if (rc == CURLE_OK) {
-            if (merge_source_end(r->m, s->idx, sentence) < 0)
+            const char *note = NULL;
+            if (merge_source_end(r->m, s->idx, sentence) < 0) {
                 settle(r, s, STREAM_FAILED, sentence);
-            else
+            } else if ((note = merge_source_note(r->m, s->idx))) {
+                /* Everything it sent is kept; the user learns why it ended. */
+                ncap_fail(sentence, "the agent ended the capture: %s", note);
+                settle(r, s, STREAM_FAILED, sentence);
+            } else {
                 settle(r, s, STREAM_COMPLETED, NULL);
+            }
             return;
         }
         one_line(detail, s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));

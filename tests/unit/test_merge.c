@@ -76,7 +76,8 @@ static void build_source(ncap_buf *b, int src, const struct spec *sp)
         g_assert_cmpint(ncap_pcapng_write_epb(b, &epb, err), ==, 0);
     }
     for (int i = 0; i < described; i++) {
-        struct ncap_pcapng_isb isb = {(uint32_t)i, last + 1, 0, 0, (uint64_t)sp->npkts, 0, 0, 0};
+        struct ncap_pcapng_isb isb = {.if_id = (uint32_t)i, .ts = last + 1,
+                                      .ifrecv = (uint64_t)sp->npkts};
         g_assert_cmpint(ncap_pcapng_write_isb(b, &isb, err), ==, 0);
     }
 }
@@ -314,6 +315,35 @@ static void test_single_source_passthrough(void)
     ncap_buf_free(&src);
     ncap_buf_free(&out);
     ncap_buf_free(&shb);
+}
+
+/* The agent's reason for an early end rides in a final ISB comment; other comments are not it. */
+static void test_end_note(void)
+{
+    char err[NCAP_ERRBUF_SIZE];
+    ncap_buf src = {0}, out = {0};
+    struct merge *m = merge_new(2, BIG_WINDOW, MERGE_SOURCE_CAP_DEFAULT, err);
+    build_source(&src, 0, &plain);
+    struct ncap_pcapng_isb isb = {.ts = pkt_ns(0, 99), .comment = "a comment from a person"};
+    g_assert_cmpint(ncap_pcapng_write_isb(&src, &isb, err), ==, 0);
+    g_assert_cmpint(merge_feed(m, 0, src.data, src.len, 0, err), ==, 0);
+    g_assert_cmpint(merge_source_end(m, 0, err), ==, 0);
+    g_assert_null(merge_source_note(m, 0));
+    src.len = 0;
+    build_source(&src, 1, &plain);
+    isb.comment = NCAP_END_NOTE_PREFIX "interface eth0 of pod shop/frontend went down or away";
+    g_assert_cmpint(ncap_pcapng_write_isb(&src, &isb, err), ==, 0);
+    g_assert_cmpint(merge_feed(m, 1, src.data, src.len, 0, err), ==, 0);
+    g_assert_cmpint(merge_source_end(m, 1, err), ==, 0);
+    g_assert_cmpstr(merge_source_note(m, 1), ==,
+                    "interface eth0 of pod shop/frontend went down or away");
+    /* and every packet still goes out */
+    g_assert_cmpint(merge_drain(m, 0, append, &out), ==, 0);
+    g_assert_cmpuint(merge_source_packets(m, 0) + merge_source_packets(m, 1), ==,
+                     2 * (unsigned)plain.npkts);
+    merge_free(m);
+    ncap_buf_free(&src);
+    ncap_buf_free(&out);
 }
 
 /* A tiny cap: one source fed completely before the other goes out at once, out of order, whole. */
@@ -689,6 +719,7 @@ int main(int argc, char **argv)
     g_test_add_func("/merge/packet_limit", test_packet_limit);
     g_test_add_func("/merge/window", test_window);
     g_test_add_func("/merge/early_end", test_early_end);
+    g_test_add_func("/merge/end_note", test_end_note);
     g_test_add_func("/merge/mismatch", test_mismatch);
     g_test_add_func("/merge/broken_sources", test_broken_sources);
     g_test_add_func("/merge/tsresol", test_tsresol);

@@ -32,7 +32,7 @@ static void build(ncap_buf *b)
                                      {6, {0xfd, 0, [15] = 5}, "frontend.shop"}};
     g_assert_cmpint(ncap_pcapng_write_nrb(b, nrb, 2, err), ==, 0);
     struct ncap_pcapng_isb isb = {0, 1700000001000000000ULL, 1700000000000000000ULL,
-                                  1700000001000000000ULL, 7, 1, 2, 3};
+                                  1700000001000000000ULL, 7, 1, 2, 3, "netcap: a test"};
     g_assert_cmpint(ncap_pcapng_write_isb(b, &isb, err), ==, 0);
 }
 
