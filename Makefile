@@ -11,13 +11,17 @@ DEPS = cmake gcc make pkg-config \
        tshark tcpdump python3 python3-pytest python3-yaml python3-cryptography iproute2 iputils-ping curl openssl procps util-linux
 # libFuzzer harnesses (tests/fuzz) need clang's fuzzer runtime.
 FUZZ_DEPS = clang-14 libclang-rt-14-dev
+# make package: dpkg-shlibdeps, lintian (checks the .deb) and rpmbuild (CPack's RPM generator).
+PKG_DEPS = dpkg-dev lintian rpm
+# bench/ (make bench): the traffic generator and sshdump's chain for the side-by-side runs.
+BENCH_DEPS = netsniff-ng openssh-server openssh-client iptables time wireshark-common
 
-.PHONY: all deps build test demo install asan fuzz clean
+.PHONY: all deps build test demo install package asan fuzz bench clean
 
 all: build
 
 deps:
-	@missing=$$(for p in $(DEPS) $(FUZZ_DEPS); do \
+	@missing=$$(for p in $(DEPS) $(FUZZ_DEPS) $(PKG_DEPS); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; \
 	  done); \
 	if [ -n "$$missing" ]; then \
@@ -39,15 +43,40 @@ demo: build
 install: build
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
 
-# Unit and end-to-end tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+# netcap-wireshark and netcap-agent as .deb (build-deb/, for Debian/Ubuntu: /usr/lib/<triplet>)
+# and .rpm (build-rpm/, laid out for Fedora/RHEL: /usr/lib64); see packaging/cpack.cmake.
+package: deps
+	cmake -S . -B build-deb -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr -DBUILD_TESTING=OFF
+	cmake --build build-deb -j$(JOBS)
+	cd build-deb && cpack -G DEB
+	cmake -S . -B build-rpm -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr -DBUILD_TESTING=OFF \
+	      -DCMAKE_INSTALL_LIBDIR=lib64 -DNETCAP_WS_LIBDIR=lib64/wireshark
+	cmake --build build-rpm -j$(JOBS)
+	cd build-rpm && cpack -G RPM
+
+# Unit and end-to-end tests under AddressSanitizer + UndefinedBehaviorSanitizer (.ci/run runs it
+# after make test; the fuzzers already run under ASan in make test, so they are not repeated).
 asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DNETCAP_SANITIZE=ON
 	cmake --build build-asan -j$(JOBS)
-	cd build-asan && ctest --output-on-failure
+	cd build-asan && ctest --output-on-failure -E fuzz_smoke
 
 # Long fuzzing run of every harness (make test runs each for 10 s).
 fuzz: deps
 	bash tests/fuzz/run.sh $${FUZZ_SECONDS:-300} build-fuzz
 
+# Side-by-side benchmarks (BENCHMARKS.md): netcap, tcpdump and sshdump in one run of the shared
+# harness, the dumpcap fifo ceiling, a stalled client, and the plugin's cost in tshark -r.
+# BENCH_QUICK=1: one rate per frame size, short runs.
+bench: build
+	@missing=$$(for p in $(BENCH_DEPS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+	NETCAP_BUILD_DIR=$(abspath $(BUILD)) bash bench/capture.sh $(if $(BENCH_QUICK),--quick)
+	NETCAP_BUILD_DIR=$(abspath $(BUILD)) bash bench/stall.sh $(if $(BENCH_QUICK),20,60)
+	NETCAP_BUILD_DIR=$(abspath $(BUILD)) bash bench/dissect.sh $(if $(BENCH_QUICK),200000 3,1000000 5)
+
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-deb build-rpm

@@ -140,7 +140,9 @@ cap_netcap_start() {
   CAP_AUX_PIDS="dumpcap=$NC_DC_PID"
   sleep 0.1
 }
-cap_netcap_progress() { echo $(( $(io_field "$NC_DC_PID" rchar) + $(io_field "$NC_EXT_PID" rchar) )); }
+# Bytes moved, in 64 KiB steps: the agent's statistics blocks (100 B per second) must not look
+# like packets still draining.
+cap_netcap_progress() { echo $(( ($(io_field "$NC_DC_PID" rchar) + $(io_field "$NC_EXT_PID" rchar)) / 65536 )); }
 cap_netcap_stop() {
   local dir=$1 arrived=$2
   # as Wireshark stops an extcap: SIGTERM; it ends its stream and closes the fifo; dumpcap ends
