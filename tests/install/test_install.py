@@ -1,0 +1,143 @@
+"""The .deb packages, installed on this machine and used as a user would, then removed.
+
+Builds netcap-wireshark and netcap-agent with CPack from this source tree (prefix /usr, as
+`make package`), checks them with lintian, installs them with dpkg, and then, from the installed
+files alone: tshark as an unprivileged user with an empty HOME lists "Kubernetes pod capture" and
+loads the plugin; a capture through the installed /usr/sbin/netcap-agent in a stand-in pod
+(scripts/lab.py, its own subnet) gives the pod's packets with their k8s fields; the global
+"Kubernetes" profile works. Both packages are purged at the end, whatever happened, and nothing is
+left behind. Run by ctest as `package_install`, after the e2e suite (never beside it: while the
+packages are installed, a global netcap-extcap exists).
+"""
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+import lab as labmod  # noqa: E402
+
+EXTCAP = "/usr/lib/x86_64-linux-gnu/wireshark/extcap/netcap-extcap"
+PLUGIN = "/usr/lib/x86_64-linux-gnu/wireshark/plugins/4.0/epan/netcap.so"
+PROFILE = "/usr/share/wireshark/profiles/Kubernetes/colorfilters"
+AGENT = "/usr/sbin/netcap-agent"
+PACKAGES = ("netcap-wireshark", "netcap-agent")
+
+
+def run(cmd, timeout=600, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+@pytest.fixture(scope="module")
+def debs():
+    out = os.path.join(os.environ.get("NETCAP_BUILD_DIR", os.path.join(REPO, "build")), "pkg-test")
+    for cmd in (["cmake", "-S", REPO, "-B", out, "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
+                 "-DCMAKE_INSTALL_PREFIX=/usr", "-DBUILD_TESTING=OFF"],
+                ["cmake", "--build", out, "-j2"]):
+        p = run(cmd)
+        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    for old in glob.glob(os.path.join(out, "*.deb")):
+        os.remove(old)
+    p = run(["cpack", "-G", "DEB"], cwd=out)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    found = {name: glob.glob(os.path.join(out, f"{name}_*_amd64.deb")) for name in PACKAGES}
+    assert all(len(v) == 1 for v in found.values()), found
+    return {k: v[0] for k, v in found.items()}
+
+
+@pytest.fixture(scope="module")
+def installed(debs):
+    for name in PACKAGES:
+        assert run(["dpkg-query", "-W", name]).returncode != 0, f"{name} is already installed"
+    try:
+        p = run(["dpkg", "-i", *debs.values()])
+        assert p.returncode == 0, p.stdout + p.stderr
+        yield debs
+    finally:
+        run(["dpkg", "--purge", *PACKAGES])
+    for path in (EXTCAP, PLUGIN, PROFILE, AGENT, "/etc/default/netcap-agent",
+                 "/usr/lib/systemd/system/netcap-agent.service"):
+        assert not os.path.exists(path), f"{path} is left after purging the packages"
+
+
+def test_lintian_finds_no_errors(debs):
+    p = run(["lintian", "--fail-on", "error", *debs.values()])
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "E:" not in p.stdout, p.stdout
+
+
+def test_packages_hold_what_they_should(installed):
+    for path in (EXTCAP, PLUGIN, PROFILE, AGENT, "/etc/default/netcap-agent",
+                 "/usr/lib/systemd/system/netcap-agent.service"):
+        assert os.path.isfile(path), path
+    p = run(["dpkg-query", "-W", "-f", "${Depends}", "netcap-wireshark"])
+    assert "libwireshark16 (<< 4.1)" in p.stdout, p.stdout
+    p = run(["dpkg-query", "-W", "-f", "${Conffiles}", "netcap-agent"])
+    assert "/etc/default/netcap-agent" in p.stdout, p.stdout
+    p = run(["systemd-analyze", "verify", "/usr/lib/systemd/system/netcap-agent.service"])
+    assert "netcap-agent.service" not in p.stderr or "error" not in p.stderr.lower(), p.stderr
+
+
+@pytest.fixture(scope="module")
+def home():
+    d = tempfile.mkdtemp(prefix="netcap-install-home-")
+    os.chmod(d, 0o755)
+    os.chown(d, labmod.NOBODY, labmod.NOBODY)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def as_user(home, args, env=None, timeout=120):
+    e = {"HOME": home, "PATH": labmod.TOOL_PATH, "LANG": "C.UTF-8", **(env or {})}
+    return run(["setpriv", f"--reuid={labmod.NOBODY}", f"--regid={labmod.NOBODY}", "--clear-groups",
+                "env", "-i", *[f"{k}={v}" for k, v in e.items()], *args], timeout=timeout)
+
+
+def test_wireshark_finds_extcap_and_plugin(installed, home):
+    p = as_user(home, ["tshark", "-D"])
+    assert "netcap-extcap (Kubernetes pod capture)" in p.stdout, p.stdout + p.stderr
+    p = as_user(home, ["tshark", "-G", "plugins"])
+    assert PLUGIN in p.stdout and "netcap-extcap" in p.stdout, p.stdout
+
+
+def test_capture_through_the_installed_agent(installed, home):
+    d = tempfile.mkdtemp(prefix="netcap-install-lab-")
+    lb = labmod.Lab(d, tag=f"inst{os.getpid()}", subnet_index=5, temporary=True)
+    fake = os.path.join(d, "installed")
+    os.makedirs(os.path.join(fake, "agent"))
+    os.symlink(AGENT, os.path.join(fake, "agent", "netcap-agent"))
+    try:
+        lb.up()
+        lb.start_agent(fake)
+        for name in ("ca", "token"):
+            shutil.copy2(lb.state["files"][name], os.path.join(home, name))
+            os.chown(os.path.join(home, name), labmod.NOBODY, labmod.NOBODY)
+        out = os.path.join(home, "installed.pcapng")
+        env = {"NETCAP_AGENT_URL": lb.agent_url, "NETCAP_CA_FILE": os.path.join(home, "ca"),
+               "NETCAP_TOKEN_FILE": os.path.join(home, "token"), "NETCAP_NAMESPACE": "shop",
+               "NETCAP_POD": "frontend"}
+        pinger = subprocess.Popen(lb.exec_argv("frontend", "ping", "-c", "60", "-i", "0.2", "-q",
+                                               lb.pod_ip("backend")), stdout=subprocess.DEVNULL)
+        try:
+            p = as_user(home, ["tshark", "-i", "netcap-extcap", "-f", "icmp", "-c", "4", "-w", out],
+                        env=env)
+        finally:
+            pinger.kill()
+            pinger.wait()
+        assert p.returncode == 0, p.stdout + p.stderr
+        p = as_user(home, ["tshark", "-r", out, "-C", "Kubernetes", "-T", "fields", "-e", "k8s.pod",
+                           "-e", "k8s.peer.pod", "-e", "ip.src_host"])
+        assert p.returncode == 0 and "not found" not in p.stderr.lower(), p.stderr
+        rows = [line.split("\t") for line in p.stdout.splitlines()]
+        assert len(rows) == 4 and all(r[:2] == ["frontend", "backend"] for r in rows), rows
+        # the global profile turns on name resolution from the capture's name records
+        assert {r[2] for r in rows} == {"frontend.shop", "backend.shop"}, rows
+    finally:
+        lb.down()
+        shutil.rmtree(d, ignore_errors=True)
