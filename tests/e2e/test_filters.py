@@ -17,6 +17,9 @@ place. Round 2 only exists to end a capture that came up short.
 
 import os
 import struct
+import subprocess
+
+import pytest
 
 from e2e_util import direction, extcap_lines, read_fields, start_capture
 
@@ -228,3 +231,68 @@ def test_seconds_limit_ends_by_itself_with_statistics(ws, lab):
     assert rc == 0 and not extcap_lines(t.stderr), t.describe()
     isbs = [b for typ, b in _blocks(path) if typ == 5]
     assert isbs, "no interface statistics block in the file"
+
+
+V6 = {"frontend": "fd00:231::10", "backend": "fd00:231::11"}
+V6_NET = "fd00:231::/64"
+
+
+@pytest.fixture(scope="module")
+def ipv6(ws, lab):
+    """IPv6 on the pods' eth0 for these tests only: ULA addresses, static neighbours, no link-local
+    address, no DAD, no router solicitations; the range is unreachable in the root netns first."""
+    subprocess.run(["ip", "-6", "route", "replace", "unreachable", V6_NET], check=True)
+    try:
+        for pod in V6:
+            for k, v in (("addr_gen_mode", 1), ("accept_dad", 0), ("accept_ra", 0),
+                         ("router_solicitations", 0), ("disable_ipv6", 0)):
+                lab.pod_run(pod, "sysctl", "-q", "-w", f"net.ipv6.conf.eth0.{k}={v}", check=True)
+            lab.pod_run(pod, "ip", "-6", "addr", "add", f"{V6[pod]}/64", "dev", "eth0", "nodad",
+                        check=True)
+            other = "backend" if pod == "frontend" else "frontend"
+            lab.pod_run(pod, "ip", "-6", "neigh", "replace", V6[other], "lladdr",
+                        lab.pod_mac(other), "dev", "eth0", "nud", "permanent", check=True)
+        yield V6
+    finally:
+        for pod in V6:
+            lab.pod_run(pod, "sysctl", "-q", "-w", "net.ipv6.conf.eth0.disable_ipv6=1")
+        subprocess.run(["ip", "-6", "route", "del", "unreachable", V6_NET])
+
+
+def _pings(lab, v6_first):
+    v4 = lambda: lab.ping(count=2, interval=0.2)  # noqa: E731
+    v6 = lambda: lab.pod_run("frontend", "ping", "-6", "-n", "-q", "-c", "2", "-i", "0.2",  # noqa
+                             "-W", "2", V6["backend"])
+    for f in ((v6, v4) if v6_first else (v4, v6)):
+        p = f()
+        assert p.returncode == 0, p.stdout + p.stderr
+
+
+def _capture_pings(lab, name, opts, v6_first):
+    path = os.path.join(lab.state["ws"]["out"], name)
+    args = ["-i", IFACE, "-o", f"{PREF}.maxpackets:4", "-w", path]
+    for k, v in opts.items():
+        args += ["-o", f"{PREF}.{k}:{v}"]
+    t = start_capture(lab, args)
+    try:
+        _pings(lab, v6_first)
+        _pings(lab, v6_first)  # ends a capture that came up short
+        rc = t.wait(60)
+    finally:
+        t.kill()
+    assert rc == 0 and not extcap_lines(t.stderr), t.describe()
+    return read_fields(lab, path, ["ipv6.src", "ipv6.dst", "icmpv6.type", "ip.src", "icmp.type"])
+
+
+def test_ipv6_version_icmp6_types_and_cidr(lab, ipv6):
+    # the IPv4 pings come first and must not be taken; MLD reports (type 143) neither
+    pkts = _capture_pings(lab, "v6.pcapng", {"ipversion": "6", "icmp6type": "128,129",
+                                             "host": "fd00:231::/64"}, v6_first=False)
+    assert [(p["ipv6.src"], p["icmpv6.type"]) for p in pkts] == [
+        (V6["frontend"], "128"), (V6["backend"], "129")] * 2, pkts
+    assert all(not p["ip.src"] for p in pkts)
+    # and the other way round: IPv4 only, with the IPv6 pings first
+    pkts = _capture_pings(lab, "v4.pcapng", {"ipversion": "4", "proto": "icmp"}, v6_first=True)
+    assert [(p["ip.src"], p["icmp.type"]) for p in pkts] == [
+        (lab.pod_ip("frontend"), "8"), (lab.pod_ip("backend"), "0")] * 2, pkts
+    assert all(not p["ipv6.src"] for p in pkts)
