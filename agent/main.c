@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <getopt.h>
 #include <gnutls/gnutls.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@
 #include "kubeconfig.h"
 #include "log.h"
 #include "ncap.h"
+#include "privs.h"
 #include "server.h"
 
 /* How long shutdown waits for streams to deliver their last blocks, and then for threads. */
@@ -316,6 +318,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "netcap-agent: %s\n", err);
         return 2;
     }
+    /* Everything privileged that start-up needed is done; no thread runs yet. */
+    int caps = 0;
+    uint16_t port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                                     : ((struct sockaddr_in *)&addr)->sin_port);
+    if (privs_drop(port < 1024, &caps, err) < 0) {
+        fprintf(stderr, "netcap-agent: %s\n", err);
+        return 2;
+    }
     if (kube && !(agent.cluster = cluster_start(kube, &agent.pods, &agent.excluded, o.node, err))) {
         fprintf(stderr, "netcap-agent: %s\n", err);
         return 1;
@@ -341,6 +351,8 @@ int main(int argc, char **argv)
         return 1;
     }
     log_start(&o, &agent);
+    agent_log("capabilities kept: %d of setns, ptrace-read, raw and admin network%s; "
+              "no_new_privs set", caps, port < 1024 ? ", low port" : "");
 
     int sig = 0;
     sigwait(&stop, &sig);

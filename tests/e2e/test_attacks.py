@@ -227,3 +227,24 @@ def test_slow_clients_do_not_take_the_agent(mtls, lab, token):
         for s in socks:
             s.close()
     assert lab.agent_alive()
+
+
+def test_agent_keeps_only_the_capabilities_capture_needs(mtls, lab):
+    """Every thread of the running agent (listener, connections, captures): CAP_NET_ADMIN,
+    CAP_NET_RAW, CAP_SYS_PTRACE and CAP_SYS_ADMIN only, in all sets, and no_new_privs."""
+    want = (1 << 12) | (1 << 13) | (1 << 19) | (1 << 21)
+    pid = lab.state["agent"]["pid"]
+    tasks = os.listdir(f"/proc/{pid}/task")
+    assert len(tasks) > 1
+    seen = 0
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/status") as f:
+                st = dict(line.split(":", 1) for line in f if ":" in line)
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a connection's thread that just ended
+        seen += 1
+        for key in ("CapEff", "CapPrm", "CapBnd"):
+            assert int(st[key], 16) == want, (t, key, st[key])
+        assert int(st["CapInh"], 16) == 0 and st["NoNewPrivs"].strip() == "1", st
+    assert seen > 1
