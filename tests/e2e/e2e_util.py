@@ -6,6 +6,7 @@ with what the command printed, never hangs.
 
 import os
 import signal
+import struct
 import subprocess
 import threading
 import time
@@ -177,3 +178,31 @@ def expected_pod(podlist, name):
                 "ip": item["status"]["podIP"],
             }
     raise KeyError(name)
+
+
+def pcapng_blocks(data):
+    """[type, body] of every block of little-endian pcapng bytes (as the agent and dumpcap write
+    here); body is what lies between the length fields."""
+    blocks, off = [], 0
+    while off + 12 <= len(data):
+        btype, blen = struct.unpack_from("<II", data, off)
+        blocks.append([btype, data[off + 8:off + blen - 4]])
+        off += blen
+    return blocks
+
+
+def pcapng_options(body, fixed):
+    """The fixed part of a block body and its options as [code, value] pairs."""
+    opts, off = [], fixed
+    while off + 4 <= len(body):
+        code, length = struct.unpack_from("<HH", body, off)
+        if code == 0:
+            break
+        opts.append([code, body[off + 4:off + 4 + length]])
+        off += 4 + length + (-length % 4)
+    return body[:fixed], opts
+
+
+def file_blocks(path):
+    with open(path, "rb") as f:
+        return pcapng_blocks(f.read())

@@ -13,7 +13,7 @@ import struct
 
 import pytest
 
-from e2e_util import extcap_lines, start_capture
+from e2e_util import extcap_lines, pcapng_blocks, pcapng_options, start_capture
 
 IFACE = "netcap-extcap"
 PREF = "extcap.netcap_extcap"
@@ -23,26 +23,6 @@ MALFORMED_FLOW = "Malformed netcap flow record"  # netcap.flow_record.malformed
 
 
 # ---- pcapng in and out (little-endian, as the agent and dumpcap write on this machine) ----
-
-def read_blocks(data):
-    blocks, off = [], 0
-    while off + 12 <= len(data):
-        btype, blen = struct.unpack_from("<II", data, off)
-        blocks.append([btype, data[off + 8:off + blen - 4]])
-        off += blen
-    return blocks
-
-
-def split_options(body, fixed):
-    opts, off = [], fixed
-    while off + 4 <= len(body):
-        code, length = struct.unpack_from("<HH", body, off)
-        if code == 0:
-            break
-        opts.append([code, body[off + 4:off + 4 + length]])
-        off += 4 + length + (-length % 4)
-    return body[:fixed], opts
-
 
 def join_options(head, opts):
     out = head
@@ -70,10 +50,10 @@ def mutate(blocks, idb_desc=None, custom=None):
     out = []
     for btype, body in blocks:
         if btype == IDB and idb_desc:
-            head, opts = split_options(body, 8)
+            head, opts = pcapng_options(body, 8)
             body = join_options(head, [[c, idb_desc(v) if c == OPT_DESC else v] for c, v in opts])
         elif btype == EPB and custom:
-            head, opts = split_options(body, epb_fixed(body))
+            head, opts = pcapng_options(body, epb_fixed(body))
             body = join_options(head, [[c, v[:4] + custom(v[4:]) if c == OPT_CUSTOM else v]
                                        for c, v in opts])
         out.append([btype, body])
@@ -99,7 +79,7 @@ def original(ws, lab):
         t.kill()
     assert rc == 0 and not extcap_lines(t.stderr), t.describe()
     with open(path, "rb") as f:
-        blocks = read_blocks(f.read())
+        blocks = pcapng_blocks(f.read())
     assert [b[0] for b in blocks].count(EPB) == 4
     return blocks
 

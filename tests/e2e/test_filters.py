@@ -16,12 +16,11 @@ place. Round 2 only exists to end a capture that came up short.
 """
 
 import os
-import struct
 import subprocess
 
 import pytest
 
-from e2e_util import direction, extcap_lines, read_fields, start_capture
+from e2e_util import direction, extcap_lines, file_blocks, read_fields, start_capture
 
 IFACE = "netcap-extcap"
 PREF = "extcap.netcap_extcap"
@@ -192,19 +191,6 @@ def test_capture_filter_check_as_wireshark_runs_it(ws, lab):
                                  'expression: syntax error', bad.stdout
 
 
-def _blocks(path):
-    """(type, body) of every pcapng block (host byte order, as the agent writes)."""
-    out = []
-    with open(path, "rb") as f:
-        data = f.read()
-    off = 0
-    while off + 12 <= len(data):
-        btype, blen = struct.unpack_from("<II", data, off)
-        out.append((btype, data[off + 8:off + blen - 4]))
-        off += blen
-    return out
-
-
 def test_bytes_limit_ends_capture_at_the_budget(lab, udp_echo):
     """limits.bytes counts captured packet data: 342-byte frames, budget 1200 -> 3 packets
     (1026 bytes), the 4th would pass it and ends the capture unsent."""
@@ -229,7 +215,7 @@ def test_seconds_limit_ends_by_itself_with_statistics(ws, lab):
     finally:
         t.kill()
     assert rc == 0 and not extcap_lines(t.stderr), t.describe()
-    isbs = [b for typ, b in _blocks(path) if typ == 5]
+    isbs = [b for typ, b in file_blocks(path) if typ == 5]
     assert isbs, "no interface statistics block in the file"
 
 
