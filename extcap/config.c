@@ -176,37 +176,37 @@ void config_print_args(FILE *out, const struct options *o)
             "arg {number=%d}{call=--max-packets}{display=Packet limit}{type=unsigned}"
             "{default=" OPTIONS_DEFAULT_MAX_PACKETS "}"
             "{tooltip=Stop after this many packets; 0 means no limit (or NETCAP_MAX_PACKETS)}"
-            "{group=Filter & limits}\n",
+            "{group=Filter and limits}\n",
             CONFIG_ARG_MAX_PACKETS);
     fprintf(out,
             "arg {number=%d}{call=--max-seconds}{display=Time limit (seconds)}{type=unsigned}"
             "{default=" OPTIONS_DEFAULT_MAX_SECONDS "}"
             "{tooltip=Stop after this many seconds; 0 means no limit (or NETCAP_MAX_SECONDS)}"
-            "{group=Filter & limits}\n",
+            "{group=Filter and limits}\n",
             CONFIG_ARG_MAX_SECONDS);
     fprintf(out,
             "arg {number=%d}{call=--max-bytes}{display=Byte limit}{type=unsigned}"
             "{default=" OPTIONS_DEFAULT_MAX_BYTES "}"
             "{tooltip=Stop once this many bytes of packet data were captured; 0 means no limit "
             "(or NETCAP_MAX_BYTES)}"
-            "{group=Filter & limits}\n",
+            "{group=Filter and limits}\n",
             CONFIG_ARG_MAX_BYTES);
     fprintf(out,
             "arg {number=%d}{call=--snaplen}{display=Snapshot length}{type=unsigned}"
             "{default=" OPTIONS_DEFAULT_SNAPLEN "}{range=1,262144}"
             "{tooltip=Keep at most this many bytes of each packet (or NETCAP_SNAPLEN)}"
-            "{group=Filter & limits}\n",
+            "{group=Filter and limits}\n",
             CONFIG_ARG_SNAPLEN);
     fprintf(out,
             "arg {number=%d}{call=--sample}{display=Keep one packet in}{type=unsigned}"
             "{default=" OPTIONS_DEFAULT_SAMPLE "}"
             "{tooltip=Sampling: keep every Nth packet; 1 keeps all (or NETCAP_SAMPLE)}"
-            "{group=Filter & limits}\n",
+            "{group=Filter and limits}\n",
             CONFIG_ARG_SAMPLE);
     fprintf(out,
             "arg {number=%d}{call=--direction}{display=Direction}{type=selector}"
             "{tooltip=Packets to the pod (in), from the pod (out) or both (or NETCAP_DIRECTION)}"
-            "{required=false}{group=Filter & limits}\n",
+            "{required=false}{group=Filter and limits}\n",
             CONFIG_ARG_DIRECTION);
     config_print_value(out, CONFIG_ARG_DIRECTION, "both", "Both", 1);
     config_print_value(out, CONFIG_ARG_DIRECTION, "in", "In (to the pod)", 0);
@@ -215,12 +215,12 @@ void config_print_args(FILE *out, const struct options *o)
             "arg {number=%d}{call=--proto}{display=Protocols}{type=string}"
             "{placeholder=tcp,udp}{validation=^[A-Za-z0-9, ]*$}"
             "{tooltip=Any of tcp, udp, icmp, icmp6, sctp, arp, comma-separated (or NETCAP_PROTO)}"
-            "{group=Filter & limits}\n",
+            "{group=Filter and limits}\n",
             CONFIG_ARG_PROTO);
     fprintf(out,
             "arg {number=%d}{call=--ip-version}{display=IP version}{type=selector}"
             "{tooltip=Only IPv4 or only IPv6 packets (or NETCAP_IP_VERSION)}"
-            "{required=false}{group=Filter & limits}\n",
+            "{required=false}{group=Filter and limits}\n",
             CONFIG_ARG_IP_VERSION);
     config_print_value(out, CONFIG_ARG_IP_VERSION, "any", "Any", 1);
     config_print_value(out, CONFIG_ARG_IP_VERSION, "4", "IPv4", 0);
@@ -229,51 +229,51 @@ void config_print_args(FILE *out, const struct options *o)
             "arg {number=%d}{call=--host}{display=Peer hosts}{type=string}"
             "{placeholder=10.1.0.5,10.2.0.0/16,fd00::/64}{validation=^[0-9A-Fa-f.:/, ]*$}"
             "{tooltip=Addresses or CIDRs at either end, comma-separated (or NETCAP_HOST)}"
-            "{group=Filter & limits}\n",
+            "{group=Filter and limits}\n",
             CONFIG_ARG_HOST);
     fprintf(out,
             "arg {number=%d}{call=--port}{display=Ports}{type=string}"
             "{placeholder=80,8000-8080}{validation=^[0-9, -]*$}"
             "{tooltip=Ports or ranges at either end, comma-separated (or NETCAP_PORT)}"
-            "{group=Filter & limits}\n",
+            "{group=Filter and limits}\n",
             CONFIG_ARG_PORT);
     fprintf(out,
             "arg {number=%d}{call=--src-port}{display=Source ports}{type=string}"
             "{validation=^[0-9, -]*$}"
             "{tooltip=Source ports or ranges, comma-separated (or NETCAP_SRC_PORT)}"
-            "{group=Filter & limits}\n",
+            "{group=Filter and limits}\n",
             CONFIG_ARG_SRC_PORT);
     fprintf(out,
             "arg {number=%d}{call=--dst-port}{display=Destination ports}{type=string}"
             "{validation=^[0-9, -]*$}"
             "{tooltip=Destination ports or ranges, comma-separated (or NETCAP_DST_PORT)}"
-            "{group=Filter & limits}\n",
+            "{group=Filter and limits}\n",
             CONFIG_ARG_DST_PORT);
     fprintf(out,
             "arg {number=%d}{call=--tcp-flags}{display=TCP flags (any of)}{type=string}"
             "{placeholder=syn,rst}{validation=^[A-Za-z, ]*$}"
             "{tooltip=TCP segments with any of syn, ack, fin, rst, psh, urg, ece, cwr "
             "(or NETCAP_TCP_FLAGS)}"
-            "{group=Filter & limits}\n",
+            "{group=Filter and limits}\n",
             CONFIG_ARG_TCP_FLAGS);
     fprintf(out,
             "arg {number=%d}{call=--icmp-type}{display=ICMP types}{type=string}"
             "{placeholder=8,0}{validation=^[0-9, ]*$}"
             "{tooltip=ICMP type numbers, comma-separated (or NETCAP_ICMP_TYPE)}"
-            "{group=Filter & limits}\n",
+            "{group=Filter and limits}\n",
             CONFIG_ARG_ICMP_TYPE);
     fprintf(out,
             "arg {number=%d}{call=--icmp6-type}{display=ICMPv6 types}{type=string}"
             "{placeholder=128,129}{validation=^[0-9, ]*$}"
             "{tooltip=ICMPv6 type numbers, comma-separated (or NETCAP_ICMP6_TYPE)}"
-            "{group=Filter & limits}\n",
+            "{group=Filter and limits}\n",
             CONFIG_ARG_ICMP6_TYPE);
     fprintf(out,
             "arg {number=%d}{call=--no-name-records}{display=No pod name records}"
             "{type=boolflag}{default=false}"
             "{tooltip=Do not send name records (pod IP to pod.namespace) for name resolution "
             "(or NETCAP_NO_NAME_RECORDS=1)}"
-            "{group=Filter & limits}\n",
+            "{group=Filter and limits}\n",
             CONFIG_ARG_NO_NAME_RECORDS);
     fprintf(out,
             "arg {number=%d}{call=--log-level}{display=Set the log level}{type=selector}"

@@ -21,8 +21,15 @@ def docs():
     out = []
     for r in kust["resources"]:
         out += [d for d in yaml.safe_load_all(open(os.path.join(DIR, r))) if d]
-    assert sorted(os.listdir(DIR)) == sorted(kust["resources"] + ["kustomization.yaml"])
+    assert sorted(os.listdir(DIR)) == sorted(kust["resources"] + ["kustomization.yaml",
+                                                                  "examples"])
     return out
+
+
+def examples():
+    d = os.path.join(DIR, "examples")
+    return [doc for f in sorted(os.listdir(d)) for doc in yaml.safe_load_all(open(os.path.join(d, f)))
+            if doc]
 
 
 def one(kind, name):
@@ -93,10 +100,29 @@ def test_capture_user_role_is_per_namespace():
     role = one("ClusterRole", "netcap-capture")
     pc = [r for r in role["rules"] if r["apiGroups"] == ["netcap.io"]]
     assert pc and set(pc[0]["verbs"]) == {"create", "get", "delete"}
-    rb = one("RoleBinding", "netcap-capture")
-    assert rb["metadata"]["namespace"] == "shop" and rb["roleRef"]["kind"] == "ClusterRole"
+    # the kustomization creates no object outside namespace netcap (it must apply on any cluster)
+    assert all(d["metadata"].get("namespace", "netcap") == "netcap" for d in docs()
+               if d["kind"] not in ("Namespace", "CustomResourceDefinition", "ClusterRole",
+                                    "ClusterRoleBinding"))
+    rb = [d for d in examples() if d["kind"] == "RoleBinding" and d["metadata"]["name"] == "netcap-capture"]
+    assert len(rb) == 1 and rb[0]["metadata"]["namespace"] == "shop"
+    assert rb[0]["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                "name": "netcap-capture"}
+    names = {(d["kind"], d["metadata"]["name"]) for d in docs()}
+    for d in examples():
+        assert (d["roleRef"]["kind"], d["roleRef"]["name"]) in names, d["roleRef"]
     proxy = one("Role", "netcap-agent-proxy")
     assert proxy["metadata"]["namespace"] == "netcap"
     assert any("pods/proxy" in r["resources"] and r["verbs"] == ["create"]
                for r in proxy["rules"])
     assert labmod.NAMESPACE == "shop"
+
+
+def test_metrics_service_selects_the_agent():
+    svc = one("Service", "netcap-agent")
+    ds = one("DaemonSet", "netcap-agent")
+    assert svc["spec"]["clusterIP"] == "None"
+    labels = ds["spec"]["template"]["metadata"]["labels"]
+    assert all(labels.get(k) == v for k, v in svc["spec"]["selector"].items())
+    port = svc["spec"]["ports"][0]
+    assert port["targetPort"] in [p["name"] for p in ds["spec"]["template"]["spec"]["containers"][0]["ports"]]
