@@ -11,8 +11,9 @@ DEPS = cmake gcc make pkg-config \
        tshark tcpdump python3 python3-pytest python3-yaml python3-cryptography iproute2 iputils-ping curl openssl procps util-linux
 # libFuzzer harnesses (tests/fuzz) need clang's fuzzer runtime.
 FUZZ_DEPS = clang-14 libclang-rt-14-dev
-# make package: dpkg-shlibdeps, lintian (checks the .deb) and rpmbuild (CPack's RPM generator).
-PKG_DEPS = dpkg-dev lintian rpm
+# make package: dpkg-shlibdeps, lintian (checks the .deb) and rpmbuild (CPack's RPM generator);
+# the install test also drives the real Wireshark GUI under Xvfb (xdotool, xwd, netpbm).
+PKG_DEPS = dpkg-dev lintian rpm wireshark-qt xvfb xdotool x11-apps netpbm
 # bench/ (make bench): the traffic generator and sshdump's chain for the side-by-side runs.
 BENCH_DEPS = netsniff-ng openssh-server openssh-client iptables time wireshark-common
 

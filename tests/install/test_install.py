@@ -23,6 +23,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(REPO, "scripts"))
 import lab as labmod  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 EXTCAP = "/usr/lib/x86_64-linux-gnu/wireshark/extcap/netcap-extcap"
 PLUGIN = "/usr/lib/x86_64-linux-gnu/wireshark/plugins/4.0/epan/netcap.so"
 PROFILE = "/usr/share/wireshark/profiles/Kubernetes/colorfilters"
@@ -141,3 +143,40 @@ def test_capture_through_the_installed_agent(installed, home):
     finally:
         lb.down()
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_wireshark_gui_lists_and_opens_the_options_dialog(installed, home):
+    """The installed Wireshark (Qt, under Xvfb, as nobody) shows "Kubernetes pod capture" on its
+    welcome page and opens the extcap's options dialog from the gear; the two screenshots are kept
+    under <build>/artifacts/gui/."""
+    import gui
+
+    # every other interface hidden with Wireshark's own preference, so ours is the one row
+    p = as_user(home, ["tshark", "-D"])
+    names = [line.split(". ", 1)[1].split(" ")[0] for line in p.stdout.splitlines()
+             if ". " in line]
+    assert "netcap-extcap" in names, p.stdout
+    conf = os.path.join(home, ".config", "wireshark")
+    os.makedirs(conf, exist_ok=True)
+    with open(os.path.join(conf, "preferences"), "w") as f:
+        f.write("capture.devices_hide: " + ",".join(n for n in names if n != "netcap-extcap")
+                + "\n")
+    for d in (os.path.join(home, ".config"), conf):
+        os.chown(d, labmod.NOBODY, labmod.NOBODY)
+    os.chown(os.path.join(conf, "preferences"), labmod.NOBODY, labmod.NOBODY)
+
+    out = os.path.join(os.environ.get("NETCAP_BUILD_DIR", os.path.join(REPO, "build")),
+                       "artifacts", "gui")
+    for old in glob.glob(os.path.join(out, "*.png")):
+        os.remove(old)
+    seen = gui.capture_screens(out, ["setpriv", f"--reuid={labmod.NOBODY}",
+                                     f"--regid={labmod.NOBODY}", "--clear-groups"], home)
+    assert seen["main_window"] and seen["dialog"], seen
+    # the gear row spans the interface list, and the dialog is a real dialog, not a stub window
+    assert seen["row"][2] - seen["row"][0] > 300, seen
+    assert seen["dialog_size"][0] >= 400 and seen["dialog_size"][1] >= 400, seen
+    for name in ("interface-list.png", "options-dialog.png"):
+        path = os.path.join(out, name)
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n", path
+        assert os.path.getsize(path) > 10000, path
