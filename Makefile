@@ -8,7 +8,7 @@ DESTDIR ?=
 DEPS = cmake gcc make pkg-config \
        libpcap-dev libglib2.0-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libmicrohttpd-dev \
        libgnutls28-dev wireshark-dev libwireshark-dev \
-       tshark tcpdump python3 python3-pytest python3-yaml python3-cryptography iproute2 iputils-ping curl openssl procps util-linux
+       tshark tcpdump python3 python3-pytest python3-yaml python3-cryptography python3-jsonschema iproute2 iputils-ping curl openssl procps util-linux
 # libFuzzer harnesses (tests/fuzz) need clang's fuzzer runtime.
 FUZZ_DEPS = clang-14 libclang-rt-14-dev
 # make package: dpkg-shlibdeps, lintian (checks the .deb) and rpmbuild (CPack's RPM generator);
@@ -30,6 +30,9 @@ deps:
 	  apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@# the manifest schema check (tests/manifests) runs on Node.js; any node >= 18 with npm will do
+	@command -v npm >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; }
 
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo

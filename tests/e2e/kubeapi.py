@@ -15,14 +15,48 @@ import copy
 import datetime
 import http.client
 import json
+import os
 import ssl
 import threading
 import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import jsonschema
+import yaml
+
 GROUP, VERSION = "netcap.io", "v1alpha1"
 CORE = {"pods", "services", "namespaces"}
+
+
+CRD_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "packaging",
+                        "kubernetes", "crd-podcapture.yaml")
+
+
+def _structural(schema):
+    """The CRD's openAPIV3Schema as JSON Schema, with undeclared fields refused."""
+    if isinstance(schema, list):
+        return [_structural(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _structural(v) for k, v in schema.items() if not k.startswith("x-kubernetes-")}
+    if out.get("type") == "object" and "properties" in out:
+        out.setdefault("additionalProperties", False)
+    return out
+
+
+def podcapture_validator():
+    """Validates PodCapture objects against the shipped CRD (packaging/kubernetes), as the API
+    server does: a wrong type or value is 422 Invalid. Stricter in one point: an undeclared field
+    is refused (the real server, unless asked for fieldValidation=Strict, drops it with a
+    Warning, so the agent would never see it: a bug either way)."""
+    with open(CRD_FILE) as f:
+        crd = yaml.safe_load(f)
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == VERSION)
+    schema = _structural(version["schema"]["openAPIV3Schema"])
+    schema["properties"].update({"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                                 "metadata": {"type": "object"}})
+    return jsonschema.Draft7Validator(schema)
 
 
 def rfc3339(delta=0):
@@ -305,6 +339,13 @@ class Handler(BaseHTTPRequestHandler):
         for k in ("uid", "creationTimestamp", "resourceVersion"):
             m.pop(k, None)
         obj.pop("status", None)
+        errors = sorted(self.api.podcapture_schema.iter_errors(obj), key=lambda e: list(e.path))
+        if errors:
+            causes = ["." + ".".join(str(p) for p in e.path) + ": Invalid value: " + e.message
+                      for e in errors]
+            return self._status(422, "Invalid", f'PodCapture.{GROUP} "{m["name"]}" is invalid: '
+                                + ", ".join(causes), {"name": m["name"], "group": GROUP,
+                                                      "kind": "PodCapture"})
         if self.api.store.get(resource, ns, m["name"]):
             return self._status(409, "AlreadyExists",
                                 f'podcaptures.{GROUP} "{m["name"]}" already exists')
@@ -376,6 +417,7 @@ class KubeAPI:
     def __init__(self, cert, key, users, rbac, client_ca=None, listen=("127.0.0.1", 0)):
         self.users, self.rbac = users, rbac
         self.store = Store()
+        self.podcapture_schema = podcapture_validator()
         self.closing = False
         handler = type("BoundHandler", (Handler,), {"api": self})
         self.srv = ThreadingHTTPServer(listen, handler)

@@ -4,6 +4,7 @@ RBAC gives the agent in test_cluster (which the real agent was seen to need), an
 passes only flags netcap-agent knows, with the hardening the design asks for."""
 import os
 import re
+import shutil
 import subprocess
 
 import yaml
@@ -126,3 +127,55 @@ def test_metrics_service_selects_the_agent():
     assert all(labels.get(k) == v for k, v in svc["spec"]["selector"].items())
     port = svc["spec"]["ports"][0]
     assert port["targetPort"] in [p["name"] for p in ds["spec"]["template"]["spec"]["containers"][0]["ports"]]
+
+
+def _node_check(build_dir, files):
+    """tests/manifests/validate.mjs (the Kubernetes OpenAPI schemas from kubernetes-models, the
+    CRD's own schema for custom resources) over files; its npm packages are installed once per
+    build dir from the lock file."""
+    work = os.path.join(build_dir, "manifest-check")
+    src = os.path.join(REPO, "tests", "manifests")
+    os.makedirs(work, exist_ok=True)
+    stamp = os.path.join(work, "package-lock.json")
+    lock = open(os.path.join(src, "package-lock.json")).read()
+    if not os.path.exists(stamp) or open(stamp).read() != lock:
+        shutil.copy2(os.path.join(src, "package.json"), work)
+        shutil.copy2(os.path.join(src, "package-lock.json"), work)
+        p = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=work,
+                           capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stdout + p.stderr
+    shutil.copy2(os.path.join(src, "validate.mjs"), work)
+    return subprocess.run(["node", os.path.join(work, "validate.mjs"), *files], cwd=work,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_manifests_pass_the_kubernetes_schemas(build_dir, tmp_path):
+    kust = yaml.safe_load(open(os.path.join(DIR, "kustomization.yaml")))
+    files = [os.path.join(DIR, r) for r in kust["resources"]]
+    files += sorted(os.path.join(DIR, "examples", f) for f in os.listdir(os.path.join(DIR, "examples")))
+    p = _node_check(build_dir, files)
+    lines = p.stdout.splitlines()
+    assert p.returncode == 0 and all(line.startswith("ok ") for line in lines), p.stdout + p.stderr
+    assert len(lines) == len(docs()) + len(examples())
+    # the check can fail: a port as a string, and a PodCapture the CRD does not allow
+    ds = one("DaemonSet", "netcap-agent")
+    ds["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "9443"
+    pc = {"apiVersion": "netcap.io/v1alpha1", "kind": "PodCapture",
+          "metadata": {"name": "x", "namespace": "shop"},
+          "spec": {"pods": ["frontend"], "snaplen": "all", "streamKeyHash": "sha256:" + "0" * 64}}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump_all([ds, pc]))
+    p = _node_check(build_dir, [os.path.join(DIR, "crd-podcapture.yaml"), str(bad)])
+    assert p.returncode == 1, p.stdout
+    assert "INVALID" in p.stdout and "containerPort" in p.stdout and "snaplen" in p.stdout, p.stdout
+
+
+def test_api_stand_in_holds_podcaptures_to_the_crd():
+    import kubeapi
+    v = kubeapi.podcapture_validator()
+    good = {"apiVersion": "netcap.io/v1alpha1", "kind": "PodCapture", "metadata": {"name": "a"},
+            "spec": {"pods": ["frontend"], "streamKeyHash": "sha256:" + "0f" * 32}}
+    assert not list(v.iter_errors(good))
+    for spec in ({"pods": "frontend"}, {"pods": ["frontend"], "snaplen": "x"},
+                 {"pods": ["frontend"], "podz": 1}):
+        assert list(v.iter_errors({**good, "spec": {**good["spec"], **spec}})), spec
