@@ -52,17 +52,28 @@ set(CPACK_RPM_WIRESHARK_PACKAGE_NAME netcap-wireshark)
 set(CPACK_RPM_WIRESHARK_PACKAGE_REQUIRES "wireshark-cli >= 4.0, wireshark-cli < 4.1")
 set(CPACK_RPM_AGENT_PACKAGE_NAME netcap-agent)
 set(CPACK_RPM_AGENT_USER_FILELIST "%config(noreplace) /etc/default/netcap-agent")
+set(CPACK_RPM_AGENT_PACKAGE_REQUIRES_POST "systemd")
+set(CPACK_RPM_AGENT_POST_INSTALL_SCRIPT_FILE ${CMAKE_CURRENT_LIST_DIR}/rpm/agent-post.sh)
+set(CPACK_RPM_AGENT_PRE_UNINSTALL_SCRIPT_FILE ${CMAKE_CURRENT_LIST_DIR}/rpm/agent-preun.sh)
+set(CPACK_RPM_AGENT_POST_UNINSTALL_SCRIPT_FILE ${CMAKE_CURRENT_LIST_DIR}/rpm/agent-postun.sh)
+set(CPACK_PACKAGE_RELOCATABLE OFF)  # Wireshark looks in fixed places
+set(CPACK_RPM_PACKAGE_RELOCATABLE OFF)
 set(CPACK_RPM_EXCLUDE_FROM_AUTO_FILELIST_ADDITION
-    /etc /etc/default /usr/lib/systemd /usr/lib/systemd/system /usr/share/wireshark
+    /etc /etc/default /usr/sbin /usr/lib/systemd /usr/lib/systemd/system /usr/share/wireshark
     /usr/share/wireshark/profiles /usr/lib64/wireshark /usr/lib64/wireshark/extcap
     /usr/lib64/wireshark/plugins /usr/lib64/wireshark/plugins/4.0
-    /usr/lib64/wireshark/plugins/4.0/epan)
+    /usr/lib64/wireshark/plugins/4.0/epan /usr/share/man /usr/share/man/man8)
 
 # ---- what each package holds beyond the targets' own install rules
 install(FILES ${CMAKE_CURRENT_LIST_DIR}/systemd/netcap-agent.service
         DESTINATION lib/systemd/system COMPONENT agent)
 install(FILES ${CMAKE_CURRENT_LIST_DIR}/systemd/netcap-agent.default
         DESTINATION /etc/default RENAME netcap-agent COMPONENT agent)
+# man pages are installed compressed (Debian policy 12.1; rpmbuild would compress them anyway)
+set(man8 ${CMAKE_BINARY_DIR}/packaging/man/netcap-agent.8)
+configure_file(${CMAKE_CURRENT_LIST_DIR}/man/netcap-agent.8 ${man8} COPYONLY)
+execute_process(COMMAND gzip -n -9 -f -k ${man8})
+install(FILES ${man8}.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man8 COMPONENT agent)
 foreach(c wireshark agent)
   set(pkg netcap-${c})
   set(chlog ${CMAKE_BINARY_DIR}/packaging/${pkg}/changelog.gz)
