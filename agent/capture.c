@@ -9,19 +9,16 @@
 #include "capture.h"
 
 #include <errno.h>
-#include <net/if.h>
 #include <pcap/pcap.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -33,7 +30,8 @@
 #include "names.h"
 #include "log.h"
 #include "ncap.h"
-#include "netns.h"
+#include "broker.h"
+#include "pktsock.h"
 #include "pcapng.h"
 #include "ring.h"
 #include "tlv.h"
@@ -61,16 +59,14 @@ struct target {
     const char *fail_reason;
     char err[NCAP_ERRBUF_SIZE];
     /* Owned by the target's thread until it ends. */
-    pcap_t *pcap;
-    int netns_fd;
-    bool nano;
+    struct pktsock ps; /* ps.fd < 0: not open */
     uint8_t mac[6];
     ncap_buf scratch;
     struct names *names; /* addresses named by NRB so far (NULL: no name records) */
     ncap_buf nrb;
     uint64_t start_ns;
     uint64_t sampled;
-    uint64_t delivered; /* packets libpcap handed over (isb_filteraccept) */
+    uint64_t delivered; /* packets the filter accepted (isb_filteraccept) */
     uint64_t osdrop;    /* blocks that did not fit in the ring */
     uint64_t ifrecv, ifdrop;
 };
@@ -248,11 +244,7 @@ static int put_block_locked(struct capture *c, const ncap_buf *b, size_t keep)
 static void write_isb(struct target *t, bool final)
 {
     struct capture *c = t->cap;
-    struct pcap_stat st;
-    if (pcap_stats(t->pcap, &st) == 0) {
-        t->ifrecv = st.ps_recv;
-        t->ifdrop = (uint64_t)st.ps_drop + st.ps_ifdrop;
-    }
+    pktsock_stats(&t->ps, &t->ifrecv, &t->ifdrop);
     uint64_t now = clock_ns(CLOCK_REALTIME);
     struct ncap_pcapng_isb isb = {
         .if_id = t->if_id,
@@ -286,12 +278,6 @@ static void write_isb(struct target *t, bool final)
     pthread_mutex_unlock(&c->mu);
 }
 
-static uint64_t packet_ts(const struct target *t, const struct timeval *tv)
-{
-    uint64_t frac = (uint64_t)tv->tv_usec; /* nanoseconds in nano precision */
-    return (uint64_t)tv->tv_sec * NS_PER_S + (t->nano ? frac : frac * 1000);
-}
-
 /* The first packet to or from a known pod or service: a name record for its address goes
  * into t->nrb, to be sent just before the packet. */
 static void name_peer(struct target *t, const struct ncap_flow_meta *fm, const struct flow_far *far)
@@ -312,29 +298,31 @@ static void name_peer(struct target *t, const struct ncap_flow_meta *fm, const s
         t->nrb.len = 0;
 }
 
-static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
+/* One packet from the ring; nonzero once the capture is stopping. */
+static int on_packet(void *user, uint64_t ts_ns, const uint8_t *bytes, uint32_t caplen,
+                     uint32_t len)
 {
-    struct target *t = (struct target *)user;
+    struct target *t = user;
     struct capture *c = t->cap;
     t->delivered++;
-    uint32_t dir = flow_direction(t->mac, bytes, h->caplen);
+    uint32_t dir = flow_direction(t->mac, bytes, caplen);
     if ((c->spec.direction == DIRECTION_IN && dir != NCAP_DIR_IN) ||
         (c->spec.direction == DIRECTION_OUT && dir != NCAP_DIR_OUT))
-        return;
+        return 0;
     if (c->spec.sample > 1 && t->sampled++ % c->spec.sample != 0)
-        return;
+        return 0;
 
     struct ncap_flow_meta fm;
     struct flow_far far;
     uint8_t tlv[NCAP_TLV_MAX];
-    flow_describe(t->peers, c->salt, bytes, h->caplen, dir, &fm, &far);
+    flow_describe(t->peers, c->salt, bytes, caplen, dir, &fm, &far);
     name_peer(t, &fm, &far);
     int tlv_len = fm.present ? ncap_tlv_encode(&fm, tlv, sizeof(tlv), NULL) : 0;
     struct ncap_pcapng_epb epb = {
         .if_id = t->if_id,
-        .ts = packet_ts(t, &h->ts),
-        .caplen = h->caplen,
-        .origlen = h->len,
+        .ts = ts_ns,
+        .caplen = caplen,
+        .origlen = len,
         .data = bytes,
         .flags = dir,
         .custom = tlv_len > 0 ? tlv : NULL,
@@ -347,12 +335,11 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *b
     pthread_mutex_lock(&c->mu);
     if (atomic_load(&c->stopping)) {
         pthread_mutex_unlock(&c->mu);
-        pcap_breakloop(t->pcap);
-        return;
+        return 1;
     }
     /* limits.bytes bounds the captured packet data: every packet sent fits in it, and the first
      * one that would not ends the capture unsent. */
-    if (encoded && c->spec.max_bytes && c->data_bytes + h->caplen > c->spec.max_bytes) {
+    if (encoded && c->spec.max_bytes && c->data_bytes + caplen > c->spec.max_bytes) {
         stop_locked(c, false, "bytes limit reached");
         t->nrb.len = 0;
     } else if (encoded && t->nrb.len &&
@@ -364,7 +351,7 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *b
     } else if (encoded && put_block_locked(c, &t->scratch, c->reserve) == 0) {
         c->packets++;
         c->bytes += t->scratch.len;
-        c->data_bytes += h->caplen;
+        c->data_bytes += caplen;
         atomic_fetch_add_explicit(&m_packets_total, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&m_bytes_total, t->scratch.len, memory_order_relaxed);
         if (c->spec.max_packets && c->packets >= c->spec.max_packets)
@@ -376,8 +363,7 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *b
     }
     bool stopping = atomic_load(&c->stopping);
     pthread_mutex_unlock(&c->mu);
-    if (stopping)
-        pcap_breakloop(t->pcap);
+    return stopping;
 }
 
 /* ---- arming, inside the pod's network namespace ---- */
@@ -394,84 +380,40 @@ __attribute__((format(printf, 4, 5))) static int arm_fail(struct target *t, int 
     return -1;
 }
 
-static int read_mac(const char *ifname, uint8_t mac[6])
-{
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0)
-        return -1;
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof(ifr));
-    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-    int rc = ioctl(s, SIOCGIFHWADDR, &ifr);
-    close(s);
-    if (rc < 0)
-        return -1;
-    memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-    return 0;
-}
-
+/* The pod's packet socket from the broker, then the ring and the filter (no privileges
+ * needed from here on). */
 static int arm(struct target *t)
 {
     struct capture *c = t->cap;
     const char *ns = t->pod.namespace_, *pod = t->pod.pod, *ifname = t->spec->interface;
-    char err[NCAP_ERRBUF_SIZE], pcap_err[PCAP_ERRBUF_SIZE] = "";
+    char err[NCAP_ERRBUF_SIZE];
+    int status;
+    const char *reason;
 
-    t->netns_fd = resolve_pod_netns(&t->pod, err);
-    if (t->netns_fd < 0)
-        return arm_fail(t, 500, "CaptureFailed", "%s", err);
-    if (setns(t->netns_fd, CLONE_NEWNET) < 0)
-        return arm_fail(t, 500, "CaptureFailed",
-                        "cannot enter the network namespace of pod %s/%s: %s", ns, pod,
-                        strerror(errno));
-    if (if_nametoindex(ifname) == 0)
-        return arm_fail(t, 404, "InterfaceNotFound", "pod %s/%s has no interface %s", ns, pod,
-                        ifname);
-    if (read_mac(ifname, t->mac) < 0)
-        return arm_fail(t, 500, "CaptureFailed",
-                        "cannot read the hardware address of interface %s of pod %s/%s: %s", ifname,
-                        ns, pod, strerror(errno));
-
-    t->pcap = pcap_create(ifname, pcap_err);
-    if (!t->pcap)
-        return arm_fail(t, 500, "CaptureFailed", "libpcap cannot open %s of pod %s/%s: %s", ifname,
-                        ns, pod, pcap_err);
-    pcap_set_snaplen(t->pcap, (int)c->spec.snaplen);
-    pcap_set_buffer_size(t->pcap, CAPTURE_PCAP_BUFFER);
-    pcap_set_timeout(t->pcap, PCAP_TIMEOUT_MS);
-    t->nano = pcap_set_tstamp_precision(t->pcap, PCAP_TSTAMP_PRECISION_NANO) == 0;
-    int rc = pcap_activate(t->pcap);
-    if (rc == PCAP_ERROR_NO_SUCH_DEVICE)
-        return arm_fail(t, 404, "InterfaceNotFound", "pod %s/%s has no interface %s", ns, pod,
-                        ifname);
-    if (rc < 0)
-        return arm_fail(t, 500, "CaptureFailed", "libpcap cannot capture on %s of pod %s/%s: %s",
-                        ifname, ns, pod,
-                        rc == PCAP_ERROR ? pcap_geterr(t->pcap) : pcap_statustostr(rc));
-    t->nano = t->nano && pcap_get_tstamp_precision(t->pcap) == PCAP_TSTAMP_PRECISION_NANO;
-    int dlt = pcap_datalink(t->pcap);
-    if (dlt != DLT_EN10MB)
-        return arm_fail(t, 500, "CaptureFailed",
-                        "interface %s of pod %s/%s has link type %s, and netcap captures only "
-                        "Ethernet",
-                        ifname, ns, pod, pcap_datalink_val_to_name(dlt));
-
+    int fd = broker_open(&t->pod, ifname, t->mac, &status, &reason, err);
+    if (fd < 0)
+        return arm_fail(t, status, reason, "%s", err);
+    /* The same code libpcap would load on a live Ethernet socket (for a dead handle it cannot
+     * use Linux's VLAN extensions, and the ring gives packets with their tags put back). */
+    pcap_t *dead = pcap_open_dead(DLT_EN10MB, (int)c->spec.snaplen);
+    if (!dead) {
+        close(fd);
+        return arm_fail(t, 500, "CaptureFailed", "out of memory compiling the capture filter");
+    }
     struct bpf_program prog;
-    if (pcap_compile(t->pcap, &prog, c->spec.filter, 1, PCAP_NETMASK_UNKNOWN) < 0)
-        return arm_fail(t, 400, "BadFilter", "bad capture filter \"%s\": %s", c->spec.filter,
-                        pcap_geterr(t->pcap));
-    rc = pcap_setfilter(t->pcap, &prog);
+    if (pcap_compile(dead, &prog, c->spec.filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
+        arm_fail(t, 400, "BadFilter", "bad capture filter \"%s\": %s", c->spec.filter,
+                 pcap_geterr(dead));
+        pcap_close(dead);
+        close(fd);
+        return -1;
+    }
+    pcap_close(dead);
+    int rc = pktsock_open(&t->ps, fd, CAPTURE_PCAP_BUFFER, PCAP_TIMEOUT_MS, &prog, err);
     pcap_freecode(&prog);
     if (rc < 0)
-        return arm_fail(t, 500, "CaptureFailed",
-                        "libpcap cannot set the filter on %s of pod %s/%s: %s", ifname, ns, pod,
-                        pcap_geterr(t->pcap));
-    if (pcap_setnonblock(t->pcap, 1, pcap_err) < 0)
-        return arm_fail(t, 500, "CaptureFailed",
-                        "libpcap cannot make %s of pod %s/%s non-blocking: %s", ifname, ns, pod,
-                        pcap_err);
-    if (pcap_get_selectable_fd(t->pcap) < 0)
-        return arm_fail(t, 500, "CaptureFailed", "libpcap gives no pollable descriptor for %s",
-                        ifname);
+        return arm_fail(t, 500, "CaptureFailed", "cannot capture on %s of pod %s/%s: %s", ifname,
+                        ns, pod, err);
     t->start_ns = clock_ns(CLOCK_REALTIME);
     return 0;
 }
@@ -495,7 +437,7 @@ static void capture_loop(struct target *t)
 {
     struct capture *c = t->cap;
     struct pollfd pfd[2] = {
-        {.fd = pcap_get_selectable_fd(t->pcap), .events = POLLIN},
+        {.fd = t->ps.fd, .events = POLLIN},
         {.fd = c->stop_fd, .events = POLLIN},
     };
     uint64_t next_isb = clock_ns(CLOCK_MONOTONIC) + ISB_INTERVAL_NS;
@@ -508,13 +450,7 @@ static void capture_loop(struct target *t)
             break;
         }
         if (n > 0 && pfd[0].revents) {
-            if (pcap_dispatch(t->pcap, -1, on_packet, (u_char *)t) == PCAP_ERROR) {
-                pthread_mutex_lock(&c->mu);
-                stop_locked(c, true, "capture on %s of pod %s/%s failed: %s", t->spec->interface,
-                            t->pod.namespace_, t->pod.pod, pcap_geterr(t->pcap));
-                pthread_mutex_unlock(&c->mu);
-                break;
-            }
+            pktsock_dispatch(&t->ps, on_packet, t);
             if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
                 pthread_mutex_lock(&c->mu);
                 stop_locked(c, true, "interface %s of pod %s/%s went down or away",
@@ -551,10 +487,7 @@ static void *target_main(void *arg)
         capture_loop(t);
         write_isb(t, true);
     }
-    if (t->pcap)
-        pcap_close(t->pcap);
-    if (t->netns_fd >= 0)
-        close(t->netns_fd);
+    pktsock_close(&t->ps);
     ncap_buf_free(&t->scratch);
     pthread_mutex_lock(&c->mu);
     c->running--;
@@ -671,7 +604,7 @@ static struct capture *capture_new(struct capture_spec *spec, struct podsource *
             .cap = c,
             .if_id = (uint32_t)i,
             .spec = &c->spec.targets[i],
-            .netns_fd = -1,
+            .ps = {.fd = -1},
         };
         if (ncap_meta_copy(&t->pod, metas[i], err) < 0) {
             capture_free(c);

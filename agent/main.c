@@ -11,20 +11,21 @@
  * Everything that can be wrong with the configuration (flags, token file, pods file, kubeconfig,
  * certificate and key) is found before the listener opens, and reported as one sentence with
  * exit status 2; an API server that cannot be listed at start is exit status 1. The main thread
- * then only waits for SIGTERM/SIGINT: on either it stops every capture (each writes its final
- * statistics and ends its stream, and its PodCapture's status), stops the HTTPS server and exits
- * 0.
+ * then only waits for signals, looking at the TLS files every TLS_RELOAD_CHECK_SECONDS meanwhile:
+ * SIGHUP or changed files reload the certificate, key and client CA (tlsreload.h; streams are not
+ * touched); SIGTERM or SIGINT stops every capture (each writes its final statistics and ends its
+ * stream, and its PodCapture's status), stops the HTTPS server and exits 0.
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <getopt.h>
-#include <gnutls/gnutls.h>
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -33,8 +34,10 @@
 #include "kubeconfig.h"
 #include "log.h"
 #include "ncap.h"
+#include "broker.h"
 #include "privs.h"
 #include "server.h"
+#include "tlsreload.h"
 
 /* How long shutdown waits for streams to deliver their last blocks, and then for threads. */
 #define DRAIN_MS 5000
@@ -61,6 +64,10 @@ static void usage(FILE *f)
         "  --listen ADDR:PORT       address to listen on, e.g. 0.0.0.0:9443 or [::]:9443\n"
         "  --tls-cert FILE          PEM certificate chain of the server\n"
         "  --tls-key FILE           PEM private key of the server\n"
+        "                           Both (and --client-ca) are read again on SIGHUP and when\n"
+        "                           the files change (looked at every %d s); new connections\n"
+        "                           get the new certificate, running streams go on. Files that\n"
+        "                           do not load are logged and the previous ones kept.\n"
         "Cluster mode (PodCapture objects authorize streams; pods come from the API):\n"
         "  --kubeconfig FILE        the agent's own identity, e.g. its service account\n"
         "  --in-cluster             use the pod's service account (the default when\n"
@@ -78,7 +85,7 @@ static void usage(FILE *f)
         "  --node-name NAME         this node's name (default: $NODE_NAME, else the host name)\n"
         "  --exclude-namespaces NS,...  never capture in these namespaces (e.g. kube-system)\n"
         "  --help                   show this help\n",
-        NCAP_VERSION);
+        NCAP_VERSION, TLS_RELOAD_CHECK_SECONDS);
 }
 
 static int parse_args(int argc, char **argv, struct options *o, char *err)
@@ -200,51 +207,6 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, char *err)
     return 0;
 }
 
-static char *read_text(const char *path, const char *what, char *err)
-{
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        ncap_fail(err, "cannot read the %s %s: %s", what, path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    char chunk[4096];
-    size_t n;
-    while (mem && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        fwrite(chunk, 1, n, mem);
-    int bad = ferror(f) || !mem;
-    fclose(f);
-    if (mem)
-        fclose(mem);
-    explicit_bzero(chunk, sizeof(chunk));
-    if (bad || !buf || len == 0) {
-        if (buf)
-            explicit_bzero(buf, len);
-        free(buf);
-        ncap_fail(err, "cannot read the %s %s: %s", what, path, bad ? "read error" : "it is empty");
-        return NULL;
-    }
-    return buf;
-}
-
-/* Let GnuTLS judge the pair now, so a bad file is a clear sentence rather than a failed start. */
-static int check_tls(const char *cert, const char *key, const struct options *o, char *err)
-{
-    gnutls_certificate_credentials_t cred;
-    if (gnutls_certificate_allocate_credentials(&cred) < 0)
-        return ncap_fail(err, "out of memory checking the TLS certificate");
-    gnutls_datum_t c = {(unsigned char *)cert, (unsigned)strlen(cert)};
-    gnutls_datum_t k = {(unsigned char *)key, (unsigned)strlen(key)};
-    int rc = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
-    gnutls_certificate_free_credentials(cred);
-    if (rc < 0)
-        return ncap_fail(err, "the TLS certificate %s and key %s cannot be used: %s", o->cert,
-                         o->key, gnutls_strerror(rc));
-    return 0;
-}
-
 /* The agent's own Kubernetes client, from --kubeconfig or the pod's service account. */
 static struct ncap_kube *kube_client(const struct options *o, char *err)
 {
@@ -294,6 +256,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "netcap-agent: %s\n", err);
         return 2;
     }
+    /* First, before any file (the TLS key) is read and before any thread: the broker that
+     * keeps the capture privileges (broker.h). */
+    if (broker_start(err) < 0) {
+        fprintf(stderr, "netcap-agent: %s\n", err);
+        return 1;
+    }
     if (!o.node && getenv("NODE_NAME") && *getenv("NODE_NAME"))
         o.node = getenv("NODE_NAME");
     if (!o.node) {
@@ -304,25 +272,36 @@ int main(int argc, char **argv)
         hostname[sizeof(hostname) - 1] = '\0';
         o.node = hostname;
     }
-    char *cert = NULL, *key = NULL, *client_ca = NULL;
     struct ncap_kube *kube = NULL;
     if ((o.tokens && auth_load(&agent.auth, o.tokens, err) < 0) ||
         nslist_parse(&agent.excluded, o.exclude ? o.exclude : "", err) < 0 ||
         podsource_init(&agent.pods, o.node, err) < 0 ||
         (o.pods && podsource_load_file(&agent.pods, o.pods, err) < 0) ||
-        !(cert = read_text(o.cert, "TLS certificate", err)) ||
-        !(key = read_text(o.key, "TLS key", err)) || check_tls(cert, key, &o, err) < 0 ||
-        (o.client_ca && !(client_ca = read_text(o.client_ca, "client CA", err))) ||
+        tls_init(o.cert, o.key, o.client_ca, err) < 0 ||
         (o.policy && policy_load(&agent.policy, o.policy, err) < 0) ||
         (o.cluster && !(kube = kube_client(&o, err)))) {
         fprintf(stderr, "netcap-agent: %s\n", err);
         return 2;
     }
-    /* Everything privileged that start-up needed is done; no thread runs yet. */
+    /* Every thread inherits this mask (the first ones start in cluster_start()), so only the
+     * sigtimedwait() below receives these signals; SIGHUP's default action would end the agent.
+     * Not earlier: an exec credential plugin (kube_client) must not inherit it. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* Everything privileged that start-up needed is done; no thread runs yet. This process
+     * parses every request and keeps no capability at all (the broker has the capture ones).
+     * After this the TLS files are re-read without CAP_DAC_OVERRIDE: they must be readable by
+     * the agent's user through their own permissions (a mounted secret's files are). */
     int caps = 0;
     uint16_t port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
                                                      : ((struct sockaddr_in *)&addr)->sin_port);
-    if (privs_drop(port < 1024, &caps, err) < 0) {
+    if (privs_drop(NULL, 0, port < 1024, &caps, err) < 0) {
         fprintf(stderr, "netcap-agent: %s\n", err);
         return 2;
     }
@@ -331,31 +310,29 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    /* Every thread inherits this mask; only sigwait() below receives the stop signals. */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
     agent.client_ca = o.client_ca;
-    struct MHD_Daemon *d =
-        server_start(&agent, (struct sockaddr *)&addr, cert, key, client_ca, err);
-    free(client_ca);
-    explicit_bzero(key, strlen(key));
-    free(key);
-    free(cert);
+    struct MHD_Daemon *d = server_start(&agent, (struct sockaddr *)&addr, err);
     if (!d) {
         fprintf(stderr, "netcap-agent: %s\n", err);
         return 1;
     }
     log_start(&o, &agent);
-    agent_log("capabilities kept: %d of setns, ptrace-read, raw and admin network%s; "
-              "no_new_privs set", caps, port < 1024 ? ", low port" : "");
+    agent_log("capture broker: pid %d, keeps setns, ptrace-read and raw network only; this "
+              "process keeps %s; no_new_privs set in both",
+              broker_pid(), port < 1024 && caps ? "only the low port, until bound" : "none");
+    tls_log_current();
 
-    int sig = 0;
-    sigwait(&stop, &sig);
+    int sig;
+    for (;;) {
+        const struct timespec tick = {.tv_sec = TLS_RELOAD_CHECK_SECONDS};
+        sig = sigtimedwait(&sigs, NULL, &tick);
+        if (sig == SIGTERM || sig == SIGINT)
+            break;
+        if (sig == SIGHUP)
+            tls_reload_now();
+        else if (sig < 0 && errno == EAGAIN)
+            tls_reload_tick();
+    }
     agent_log("stopping on %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     capture_stop_all("the agent is shutting down");
     capture_wait_idle(DRAIN_MS);
@@ -370,5 +347,6 @@ int main(int argc, char **argv)
     policy_free(&agent.policy);
     nslist_free(&agent.excluded);
     podsource_free(&agent.pods);
+    tls_free();
     return 0;
 }

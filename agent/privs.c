@@ -1,4 +1,4 @@
-/* privs.c - keep only the capabilities capture needs once the agent has started (see privs.h). */
+/* privs.c - keep only the capabilities a process needs once it has started (see privs.h). */
 #include "privs.h"
 
 #include <errno.h>
@@ -11,24 +11,17 @@
 
 #include "ncap.h"
 
-/* What every capture needs after start-up, and nothing else:
- *   CAP_SYS_ADMIN   setns() into a pod's network namespace
- *   CAP_SYS_PTRACE  open /proc/PID/ns/net of other users' processes (pods run as anyone)
- *   CAP_NET_RAW     packet sockets (libpcap)
- *   CAP_NET_ADMIN   the capture ring and interface flags (libpcap) */
-static const int keep[] = {CAP_SYS_ADMIN, CAP_SYS_PTRACE, CAP_NET_RAW, CAP_NET_ADMIN};
-
-static bool kept(int cap, bool low_port)
+static bool kept(int cap, const int *keep, size_t n, bool low_port)
 {
-    if (cap == CAP_NET_BIND_SERVICE)
-        return low_port;
-    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+    if (cap == CAP_NET_BIND_SERVICE && low_port)
+        return true;
+    for (size_t i = 0; i < n; i++)
         if (keep[i] == cap)
             return true;
     return false;
 }
 
-int privs_drop(bool low_port, int *remaining, char *err)
+int privs_drop(const int *keep, size_t n_keep, bool low_port, int *remaining, char *err)
 {
     /* No exec'd helper can ever gain privileges (the agent runs none; this is a floor). */
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
@@ -42,7 +35,7 @@ int privs_drop(bool low_port, int *remaining, char *err)
     for (int cap = 0; cap <= CAP_LAST_CAP; cap++) {
         uint32_t bit = 1u << (cap % 32);
         struct __user_cap_data_struct *d = &data[cap / 32];
-        if (kept(cap, low_port)) {
+        if (kept(cap, keep, n_keep, low_port)) {
             if (d->permitted & bit)
                 n++;
             continue;

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "ncap.h"
 #include "request.h"
+#include "tlsreload.h"
 
 /* TLS 1.2 and 1.3 only; forward-secret ECDHE key exchange and AEAD ciphers only (no CBC, no
  * SHA-1 MACs, no RSA key transport). */
@@ -160,8 +161,16 @@ static int client_certificate(struct MHD_Connection *conn, struct identity *id, 
     const gnutls_datum_t *certs = s ? gnutls_certificate_get_peers(s, &n) : NULL;
     if (!certs || n == 0)
         return 0;
+    /* Against the client CA as last (re)loaded (tlsreload.h), not the credentials' trust list,
+     * which stays what libmicrohttpd was started with. */
     unsigned status = 0;
-    if (gnutls_certificate_verify_peers2(s, &status) < 0 || status != 0) {
+    int vrc = tls_verify_client(certs, n, &status);
+    if (vrc < 0) {
+        snprintf(why, NCAP_ERRBUF_SIZE, "the client certificate is not accepted: %s",
+                 gnutls_strerror(vrc));
+        return -1;
+    }
+    if (status != 0) {
         gnutls_datum_t text = {0};
         if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &text, 0) == 0) {
             /* GnuTLS says e.g. "The certificate is NOT trusted. The certificate issuer is
@@ -261,7 +270,11 @@ static enum MHD_Result handle_pods(struct agent *a, struct MHD_Connection *conn)
 
 static enum MHD_Result handle_metrics(struct MHD_Connection *conn)
 {
-    char *text = capture_metrics();
+    char *captures = capture_metrics(), *tls = tls_metrics(), *text = NULL;
+    if (!captures || !tls || asprintf(&text, "%s%s", captures, tls) < 0)
+        text = NULL;
+    free(captures);
+    free(tls);
     if (!text)
         return MHD_NO;
     return reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4", text, strlen(text));
@@ -498,9 +511,15 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     agent_log("https: %s", msg);
 }
 
-struct MHD_Daemon *server_start(struct agent *a, const struct sockaddr *addr, const char *cert_pem,
-                                const char *key_pem, const char *client_ca_pem, char *err)
+struct MHD_Daemon *server_start(struct agent *a, const struct sockaddr *addr, char *err)
 {
+    /* The certificate comes from a callback so that a reload reaches new handshakes. */
+    if (MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK2) != MHD_YES) {
+        ncap_fail(err, "this libmicrohttpd cannot take its TLS certificate from a callback "
+                       "(MHD_OPTION_HTTPS_CERT_CALLBACK2 needs GnuTLS 3.6.3 or later)");
+        return NULL;
+    }
+    const char *client_ca_pem = tls_start_client_ca();
     unsigned flags = MHD_USE_TLS | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
                      MHD_USE_ERROR_LOG;
     uint16_t port;
@@ -515,8 +534,7 @@ struct MHD_Daemon *server_start(struct agent *a, const struct sockaddr *addr, co
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, port, NULL, NULL, on_request, (void *)a,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, /* first, or MHD logs on its own */
-        MHD_OPTION_HTTPS_MEM_CERT, cert_pem,
-        MHD_OPTION_HTTPS_MEM_KEY, key_pem,
+        MHD_OPTION_HTTPS_CERT_CALLBACK2, tls_select_certificate,
         MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
         MHD_OPTION_SOCK_ADDR, addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)SERVER_MAX_CONNECTIONS,
@@ -524,7 +542,10 @@ struct MHD_Daemon *server_start(struct agent *a, const struct sockaddr *addr, co
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONNECTION_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
         /* With a CA, clients are asked (not forced) for a certificate; authenticate() checks
-         * it, so a wrong one gets a sentence rather than a failed handshake. */
+         * it, so a wrong one gets a sentence rather than a failed handshake. This trust list
+         * only makes libmicrohttpd ask, and names the CA in the request; the check itself is
+         * tls_verify_client(), against the CA as reloaded. The string must outlive the daemon
+         * (libmicrohttpd keeps the pointer): tls_free() comes after server_stop(). */
         client_ca_pem ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, client_ca_pem,
         MHD_OPTION_END);
     // clang-format on

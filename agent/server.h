@@ -24,9 +24,9 @@
 
 struct MHD_Daemon;
 
-/* Start serving HTTPS on addr with the PEM certificate chain and key; NULL with err on failure. */
-struct MHD_Daemon *server_start(struct agent *a, const struct sockaddr *addr, const char *cert_pem,
-                                const char *key_pem, const char *client_ca_pem, char *err);
+/* Start serving HTTPS on addr with the certificate, key and client CA of tlsreload.h (tls_init()
+ * first); NULL with err on failure. */
+struct MHD_Daemon *server_start(struct agent *a, const struct sockaddr *addr, char *err);
 void server_stop(struct MHD_Daemon *d);
 
 #endif

@@ -228,22 +228,34 @@ def test_slow_clients_do_not_take_the_agent(mtls, lab, token):
     assert lab.agent_alive()
 
 
-def test_agent_keeps_only_the_capabilities_capture_needs(mtls, lab):
-    """Every thread of the running agent (listener, connections, captures): CAP_NET_ADMIN,
-    CAP_NET_RAW, CAP_SYS_PTRACE and CAP_SYS_ADMIN only, in all sets, and no_new_privs."""
-    want = (1 << 12) | (1 << 13) | (1 << 19) | (1 << 21)
+def _status(path):
+    with open(path) as f:
+        return dict(line.split(":", 1) for line in f if ":" in line)
+
+
+def test_privileges_live_only_in_the_capture_broker(mtls, lab):
+    """Every thread of the agent process (listener, TLS, parsing, captures) has no capability at
+    all, in any set, and no_new_privs; its one child, the capture broker, is a single thread
+    with CAP_SYS_ADMIN, CAP_SYS_PTRACE and CAP_NET_RAW only (and no_new_privs)."""
     pid = lab.state["agent"]["pid"]
     tasks = os.listdir(f"/proc/{pid}/task")
     assert len(tasks) > 1
     seen = 0
     for t in tasks:
         try:
-            with open(f"/proc/{pid}/task/{t}/status") as f:
-                st = dict(line.split(":", 1) for line in f if ":" in line)
+            st = _status(f"/proc/{pid}/task/{t}/status")
         except (FileNotFoundError, ProcessLookupError):
             continue  # a connection's thread that just ended
         seen += 1
-        for key in ("CapEff", "CapPrm", "CapBnd"):
-            assert int(st[key], 16) == want, (t, key, st[key])
-        assert int(st["CapInh"], 16) == 0 and st["NoNewPrivs"].strip() == "1", st
+        for key in ("CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb"):
+            assert int(st[key], 16) == 0, (t, key, st[key])
+        assert st["NoNewPrivs"].strip() == "1", st
     assert seen > 1
+    children = open(f"/proc/{pid}/task/{pid}/children").read().split()
+    assert len(children) == 1, children
+    st = _status(f"/proc/{children[0]}/status")
+    assert st["Name"].strip() == "netcap-broker" and st["Threads"].strip() == "1", st
+    want = (1 << 13) | (1 << 19) | (1 << 21)  # NET_RAW, SYS_PTRACE, SYS_ADMIN
+    for key in ("CapEff", "CapPrm", "CapBnd"):
+        assert int(st[key], 16) == want, (key, st[key])
+    assert int(st["CapInh"], 16) == 0 and st["NoNewPrivs"].strip() == "1", st

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import secrets
+import subprocess
 import time
 
 import pytest
@@ -340,6 +341,36 @@ def test_host_network_pod_refused(cluster, lab):
         cluster["api"].store.delete("podcaptures", "shop", pc["metadata"]["name"])
     assert status == 403 and json.loads(data)["reason"] == "HostNetworkPod", (status, data)
     assert not podcaptures(cluster), "the refused capture's PodCapture was left behind"
+
+
+def test_broker_never_captures_the_node_namespace(cluster, lab):
+    """A pod that is not marked hostNetwork but whose address is the node's own (a lying or
+    stale API): the capture broker finds the node's namespace and refuses it."""
+    ip, dev = "10.231.0.31", f"ncguard{os.getpid() % 10000}"
+    cluster["api"].store.put("pods", {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "imposter", "namespace": "shop", "labels": {"app": "imposter"}},
+        "spec": {"nodeName": labmod.NODE, "containers": [{"name": "imposter"}]},
+        "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}})
+    # the address on a veth of the root namespace, left down: nothing is sent
+    subprocess.run(["ip", "link", "add", dev, "type", "veth", "peer", "name", dev + "p"],
+                   check=True)
+    key = secrets.token_hex(32)
+    try:
+        subprocess.run(["ip", "addr", "add", f"{ip}/32", "dev", dev], check=True)
+        time.sleep(1)  # the agent's pod watch sees the new pod
+        pc = _podcapture(cluster, "shop", key, pods=("imposter",))
+        try:
+            status, data = _stream(lab, pc, key)
+        finally:
+            cluster["api"].store.delete("podcaptures", "shop", pc["metadata"]["name"])
+    finally:
+        subprocess.run(["ip", "link", "del", dev], check=False)
+        cluster["api"].store.delete("pods", "shop", "imposter")
+    body = json.loads(data)
+    assert status == 403 and body["reason"] == "HostNetworkPod", (status, data)
+    assert "node's own network namespace" in json.dumps(body), body
+    assert lab.agent_alive()
 
 
 def _podcapture(c, ns, key_hex, pods=("frontend",)):

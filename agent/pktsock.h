@@ -1,0 +1,51 @@
+/*
+ * pktsock.h - read a Linux packet socket through a TPACKET_V3 ring, without privileges.
+ *
+ * The privileged broker (broker.h) creates the packet socket inside the pod's network
+ * namespace, bound to the pod's interface and with a filter that drops everything, and hands
+ * the descriptor over. Everything after that needs no capability: the ring (PACKET_RX_RING +
+ * mmap), the real BPF program (SO_ATTACH_FILTER, compiled by libpcap offline), the reading
+ * and the kernel's counters (PACKET_STATISTICS). This is what libpcap does on Linux, minus the
+ * socket creation, which libpcap cannot leave to someone else.
+ *
+ * Because the socket starts with a drop-all filter, nothing queues before the real filter
+ * is in place (no unfiltered packet can slip through, as libpcap also ensures).
+ * VLAN tags the kernel took off (TP_STATUS_VLAN_VALID) are put back, as libpcap does.
+ */
+#ifndef AGENT_PKTSOCK_H
+#define AGENT_PKTSOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct bpf_program;
+
+struct pktsock {
+    int fd;
+    uint8_t *map;
+    size_t map_len;
+    unsigned block_size, block_nr, cur;
+    uint64_t recv, drops; /* kernel counters, summed (PACKET_STATISTICS resets on each read) */
+    uint8_t *vlan_buf;    /* a packet with its VLAN tag put back */
+};
+
+/* Called for each packet; nonzero stops the walk after this packet. */
+typedef int (*pktsock_cb)(void *user, uint64_t ts_ns, const uint8_t *data, uint32_t caplen,
+                          uint32_t len);
+
+/* Take over fd (closed by pktsock_close from now on, also on failure): map a ring of about
+ * buffer bytes whose blocks are handed over at least every timeout_ms, then attach prog.
+ * 0, or -1 with err. */
+int pktsock_open(struct pktsock *p, int fd, size_t buffer, unsigned timeout_ms,
+                 const struct bpf_program *prog, char *err);
+
+/* Deliver every packet of the blocks the kernel has handed over; the number of packets. (A
+ * socket error shows as POLLERR on p->fd.) */
+int pktsock_dispatch(struct pktsock *p, pktsock_cb cb, void *user);
+
+/* Packets the kernel received for this socket and dropped (ring full) so far. */
+void pktsock_stats(struct pktsock *p, uint64_t *recv, uint64_t *drops);
+
+void pktsock_close(struct pktsock *p);
+
+#endif
