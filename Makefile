@@ -14,10 +14,14 @@ FUZZ_DEPS = clang-14 libclang-rt-14-dev
 # make package: dpkg-shlibdeps, lintian (checks the .deb) and rpmbuild (CPack's RPM generator);
 # the install test also drives the real Wireshark GUI under Xvfb (xdotool, xwd, netpbm).
 PKG_DEPS = dpkg-dev lintian rpm wireshark-qt xvfb xdotool x11-apps netpbm
+# make container: the agent's image (packaging/container/Containerfile) with podman, on a local
+# Debian 12 slim base made by debootstrap (no registry needed). build.sh installs them as well.
+CONTAINER_DEPS = podman crun runc conmon catatonit uidmap fuse-overlayfs slirp4netns netavark \
+                 golang-github-containers-common debootstrap
 # bench/ (make bench): the traffic generator and sshdump's chain for the side-by-side runs.
 BENCH_DEPS = netsniff-ng openssh-server openssh-client iptables time wireshark-common
 
-.PHONY: all deps build test demo install package asan fuzz bench clean
+.PHONY: all deps build test demo install package asan fuzz bench container clean
 
 all: build
 
@@ -68,6 +72,14 @@ asan: deps
 # Long fuzzing run of every harness (make test runs each for 10 s).
 fuzz: deps
 	bash tests/fuzz/run.sh $${FUZZ_SECONDS:-300} build-fuzz
+
+container:
+	@missing=$$(for p in $(CONTAINER_DEPS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+	bash packaging/container/build.sh
 
 # Side-by-side benchmarks (BENCHMARKS.md): netcap, tcpdump and sshdump in one run of the shared
 # harness, the dumpcap fifo ceiling, a stalled client, and the plugin's cost in tshark -r.
