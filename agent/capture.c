@@ -61,9 +61,15 @@ struct target {
     /* Owned by the target's thread until it ends. */
     struct pktsock ps; /* ps.fd < 0: not open */
     uint8_t mac[6];
-    ncap_buf scratch;
+    ncap_buf scratch; /* the packet being sent */
+    ncap_buf isb;     /* the statistics block being sent */
     struct names *names; /* addresses named by NRB so far (NULL: no name records) */
     ncap_buf nrb;
+    /* The packet in scratch (and its name record in nrb) did not fit in the stream ring: it
+     * stays in the kernel's ring and is offered again once the ring has room. */
+    bool held;
+    bool held_encoded;
+    uint32_t held_caplen;
     uint64_t start_ns;
     uint64_t sampled;
     uint64_t delivered; /* packets the filter accepted (isb_filteraccept) */
@@ -94,6 +100,7 @@ struct capture {
     uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0 = none */
     uint64_t started_ns;
     uint64_t salt;
+    unsigned writers_waiting; /* capture threads waiting for ring room (under mu) */
     struct capture *next;
 };
 
@@ -267,14 +274,14 @@ static void write_isb(struct target *t, bool final)
         pthread_mutex_unlock(&c->mu);
     }
     char err[NCAP_ERRBUF_SIZE];
-    t->scratch.len = 0;
-    int ok = ncap_pcapng_write_isb(&t->scratch, &isb, err) == 0;
+    t->isb.len = 0; /* not scratch: that may hold a packet waiting for ring room */
+    int ok = ncap_pcapng_write_isb(&t->isb, &isb, err) == 0;
     pthread_mutex_lock(&c->mu);
     if (final)
         c->reserve -= FINAL_ISB_RESERVE;
     /* A periodic ISB that finds the ring full is skipped: the stream is busy anyway. */
     if (ok)
-        put_block_locked(c, &t->scratch, c->reserve);
+        put_block_locked(c, &t->isb, c->reserve);
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -298,19 +305,26 @@ static void name_peer(struct target *t, const struct ncap_flow_meta *fm, const s
         t->nrb.len = 0;
 }
 
-/* One packet from the ring; nonzero once the capture is stopping. */
-static int on_packet(void *user, uint64_t ts_ns, const uint8_t *bytes, uint32_t caplen,
-                     uint32_t len)
+static void count_drop_locked(struct target *t)
 {
-    struct target *t = user;
+    t->osdrop++;
+    t->cap->drops++;
+    atomic_fetch_add_explicit(&m_drops_total, 1, memory_order_relaxed);
+}
+
+/* Filter, describe and encode one packet into t->scratch (its name record into t->nrb);
+ * false when it is filtered out. */
+static bool encode_packet(struct target *t, uint64_t ts_ns, const uint8_t *bytes,
+                          uint32_t caplen, uint32_t len)
+{
     struct capture *c = t->cap;
     t->delivered++;
     uint32_t dir = flow_direction(t->mac, bytes, caplen);
     if ((c->spec.direction == DIRECTION_IN && dir != NCAP_DIR_IN) ||
         (c->spec.direction == DIRECTION_OUT && dir != NCAP_DIR_OUT))
-        return 0;
+        return false;
     if (c->spec.sample > 1 && t->sampled++ % c->spec.sample != 0)
-        return 0;
+        return false;
 
     struct ncap_flow_meta fm;
     struct flow_far far;
@@ -330,40 +344,82 @@ static int on_packet(void *user, uint64_t ts_ns, const uint8_t *bytes, uint32_t 
     };
     char err[NCAP_ERRBUF_SIZE];
     t->scratch.len = 0;
-    bool encoded = ncap_pcapng_write_epb(&t->scratch, &epb, err) == 0;
+    t->held_encoded = ncap_pcapng_write_epb(&t->scratch, &epb, err) == 0;
+    t->held_caplen = caplen;
+    return true;
+}
+
+/* One packet from the kernel's ring (see pktsock.h for the answers). A packet that does not
+ * fit in the stream ring is not dropped here: it stays in the kernel's ring (PKTSOCK_AGAIN) and
+ * the thread waits for room, so both rings buffer a burst; only when the kernel's ring is full
+ * too does the kernel drop, and count. */
+static int on_packet(void *user, uint64_t ts_ns, const uint8_t *bytes, uint32_t caplen,
+                     uint32_t len)
+{
+    struct target *t = user;
+    struct capture *c = t->cap;
+    if (!t->held && !encode_packet(t, ts_ns, bytes, caplen, len))
+        return PKTSOCK_NEXT;
+    t->held = false;
 
     pthread_mutex_lock(&c->mu);
     if (atomic_load(&c->stopping)) {
         pthread_mutex_unlock(&c->mu);
-        return 1;
+        return PKTSOCK_STOP;
     }
+    size_t need = t->nrb.len + t->scratch.len + c->reserve;
+    int verdict = PKTSOCK_NEXT;
     /* limits.bytes bounds the captured packet data: every packet sent fits in it, and the first
      * one that would not ends the capture unsent. */
-    if (encoded && c->spec.max_bytes && c->data_bytes + caplen > c->spec.max_bytes) {
+    if (t->held_encoded && c->spec.max_bytes && c->data_bytes + t->held_caplen > c->spec.max_bytes) {
         stop_locked(c, false, "bytes limit reached");
         t->nrb.len = 0;
-    } else if (encoded && t->nrb.len &&
-               put_block_locked(c, &t->nrb, c->reserve + t->scratch.len) < 0) {
-        /* No room for the name and the packet: the packet is the drop; the name is lost. */
-        t->osdrop++;
-        c->drops++;
-        atomic_fetch_add_explicit(&m_drops_total, 1, memory_order_relaxed);
-    } else if (encoded && put_block_locked(c, &t->scratch, c->reserve) == 0) {
+    } else if (!t->held_encoded || need > c->ring.cap) {
+        count_drop_locked(t); /* cannot be encoded, or never fits: not worth waiting for */
+    } else if (ring_room(&c->ring) < need) {
+        t->held = true;
+        verdict = PKTSOCK_AGAIN;
+    } else {
+        if (t->nrb.len)
+            put_block_locked(c, &t->nrb, 0);
+        t->nrb.len = 0;
+        put_block_locked(c, &t->scratch, 0);
         c->packets++;
         c->bytes += t->scratch.len;
-        c->data_bytes += caplen;
+        c->data_bytes += t->held_caplen;
         atomic_fetch_add_explicit(&m_packets_total, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&m_bytes_total, t->scratch.len, memory_order_relaxed);
         if (c->spec.max_packets && c->packets >= c->spec.max_packets)
             stop_locked(c, false, "packets limit reached");
-    } else {
-        t->osdrop++;
-        c->drops++;
-        atomic_fetch_add_explicit(&m_drops_total, 1, memory_order_relaxed);
     }
     bool stopping = atomic_load(&c->stopping);
     pthread_mutex_unlock(&c->mu);
-    return stopping;
+    if (stopping) {
+        t->held = false;
+        return PKTSOCK_STOP;
+    }
+    return verdict;
+}
+
+/* The held packet waits for the stream ring to have room, at most POLL_MS. */
+static void wait_for_room(struct target *t)
+{
+    struct capture *c = t->cap;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += POLL_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&c->mu);
+    size_t need = t->nrb.len + t->scratch.len + c->reserve;
+    c->writers_waiting++;
+    while (!atomic_load(&c->stopping) && ring_room(&c->ring) < need)
+        if (pthread_cond_timedwait(&c->cv, &c->mu, &until) != 0)
+            break;
+    c->writers_waiting--;
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* ---- arming, inside the pod's network namespace ---- */
@@ -442,7 +498,14 @@ static void capture_loop(struct target *t)
     };
     uint64_t next_isb = clock_ns(CLOCK_MONOTONIC) + ISB_INTERVAL_NS;
     while (!atomic_load(&c->stopping)) {
-        int n = poll(pfd, 2, POLL_MS);
+        if (t->held)
+            wait_for_room(t);
+        /* Packets the kernel has handed over are taken without waiting for a wake-up. */
+        int n = pktsock_pending(&t->ps) ? 0 : poll(pfd, 2, POLL_MS);
+        if (n == 0 && pktsock_pending(&t->ps)) {
+            pfd[0].revents = POLLIN;
+            n = 1;
+        }
         if (n < 0 && errno != EINTR) {
             char why[NCAP_ERRBUF_SIZE];
             snprintf(why, sizeof(why), "poll failed: %s", strerror(errno));
@@ -489,6 +552,7 @@ static void *target_main(void *arg)
     }
     pktsock_close(&t->ps);
     ncap_buf_free(&t->scratch);
+    ncap_buf_free(&t->isb);
     pthread_mutex_lock(&c->mu);
     c->running--;
     pthread_cond_broadcast(&c->cv);
@@ -752,6 +816,8 @@ ssize_t capture_read(void *cls, uint64_t pos, char *buf, size_t max)
     for (int waited = 0;; waited = 1) {
         size_t n = ring_get(&c->ring, buf, max);
         if (n) {
+            if (c->writers_waiting) /* a held packet may fit now */
+                pthread_cond_broadcast(&c->cv);
             pthread_mutex_unlock(&c->mu);
             return (ssize_t)n;
         }

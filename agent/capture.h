@@ -33,8 +33,11 @@
 #define CAPTURE_MAX_ACTIVE 16
 /* Bytes buffered between a capture and its client. */
 #define CAPTURE_RING_SIZE (8u << 20)
-/* Kernel buffer of each libpcap handle. */
-#define CAPTURE_PCAP_BUFFER (16 << 20)
+/* Kernel ring (TPACKET_V3) of each capture socket. With the stream ring it buffers a burst: a
+ * packet that does not fit in the stream ring waits in this one (bench/: trafgen sends a second's
+ * packets in ~50 ms bursts; 16 MiB delivered 98.8 % of 1514 B frames at 25k pps, 32 MiB 100 %),
+ * and a stalled client keeps the agent at ~52 MiB RSS. */
+#define CAPTURE_PCAP_BUFFER (32 << 20)
 
 struct capture;
 

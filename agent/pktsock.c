@@ -79,30 +79,50 @@ static const uint8_t *with_vlan(struct pktsock *p, const struct tpacket3_hdr *h,
     return p->vlan_buf;
 }
 
+static struct tpacket_block_desc *current_block(const struct pktsock *p)
+{
+    return (struct tpacket_block_desc *)(p->map + (size_t)p->cur * p->block_size);
+}
+
+int pktsock_pending(const struct pktsock *p)
+{
+    if (p->left > 0)
+        return 1;
+    return (__atomic_load_n(&current_block(p)->hdr.bh1.block_status, __ATOMIC_ACQUIRE) &
+            TP_STATUS_USER) != 0;
+}
+
 int pktsock_dispatch(struct pktsock *p, pktsock_cb cb, void *user)
 {
     int n = 0;
     for (;;) {
-        struct tpacket_block_desc *bd =
-            (struct tpacket_block_desc *)(p->map + (size_t)p->cur * p->block_size);
-        if (!(__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
-            return n;
-        uint32_t left = bd->hdr.bh1.num_pkts;
-        const uint8_t *at = (const uint8_t *)bd + bd->hdr.bh1.offset_to_first_pkt;
-        int stop = 0;
-        while (left-- > 0 && !stop) {
-            const struct tpacket3_hdr *h = (const struct tpacket3_hdr *)at;
+        struct tpacket_block_desc *bd = current_block(p);
+        if (p->left == 0) { /* a new block, if the kernel has handed one over */
+            if (!(__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
+                return n;
+            p->left = bd->hdr.bh1.num_pkts;
+            p->at = (const uint8_t *)bd + bd->hdr.bh1.offset_to_first_pkt;
+        }
+        int verdict = PKTSOCK_NEXT;
+        while (p->left > 0) {
+            const struct tpacket3_hdr *h = (const struct tpacket3_hdr *)p->at;
             uint32_t caplen = h->tp_snaplen, len = h->tp_len;
-            const uint8_t *data = with_vlan(p, h, at + h->tp_mac, &caplen, &len);
-            stop = cb(user, (uint64_t)h->tp_sec * 1000000000u + h->tp_nsec, data, caplen, len);
+            const uint8_t *data = with_vlan(p, h, p->at + h->tp_mac, &caplen, &len);
+            verdict = cb(user, (uint64_t)h->tp_sec * 1000000000u + h->tp_nsec, data, caplen, len);
+            if (verdict == PKTSOCK_AGAIN)
+                return n; /* this packet again next time; the block stays ours */
             n++;
-            at += h->tp_next_offset;
+            p->left--;
+            p->at += h->tp_next_offset;
+            if (verdict == PKTSOCK_STOP)
+                break;
         }
         /* The whole block goes back to the kernel, also when the callback stopped early: the
          * capture is ending and what follows in the block is not wanted. */
+        p->left = 0;
         __atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
         p->cur = (p->cur + 1) % p->block_nr;
-        if (stop)
+        if (verdict == PKTSOCK_STOP)
             return n;
     }
 }

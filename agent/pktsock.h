@@ -26,10 +26,21 @@ struct pktsock {
     size_t map_len;
     unsigned block_size, block_nr, cur;
     uint64_t recv, drops; /* kernel counters, summed (PACKET_STATISTICS resets on each read) */
+    /* A block the caller is part-way through (see PKTSOCK_AGAIN): next packet and how many
+     * are left in it; left == 0 when none. */
+    const uint8_t *at;
+    uint32_t left;
     uint8_t *vlan_buf;    /* a packet with its VLAN tag put back */
 };
 
-/* Called for each packet; nonzero stops the walk after this packet. */
+/* What the callback answers for each packet. */
+enum {
+    PKTSOCK_NEXT = 0,  /* done with it, go on */
+    PKTSOCK_STOP = 1,  /* done with it; return now, and give the rest of its block back */
+    PKTSOCK_AGAIN = 2, /* not taken: return now and deliver it again on the next call. The
+                        * block stays the caller's, so the kernel's ring keeps the packets
+                        * (and the kernel drops, and counts, only when its ring is full too). */
+};
 typedef int (*pktsock_cb)(void *user, uint64_t ts_ns, const uint8_t *data, uint32_t caplen,
                           uint32_t len);
 
@@ -39,9 +50,13 @@ typedef int (*pktsock_cb)(void *user, uint64_t ts_ns, const uint8_t *data, uint3
 int pktsock_open(struct pktsock *p, int fd, size_t buffer, unsigned timeout_ms,
                  const struct bpf_program *prog, char *err);
 
-/* Deliver every packet of the blocks the kernel has handed over; the number of packets. (A
- * socket error shows as POLLERR on p->fd.) */
+/* Deliver every packet of the blocks the kernel has handed over, until the callback says
+ * otherwise; the number of packets it took. (A socket error shows as POLLERR on p->fd.) */
 int pktsock_dispatch(struct pktsock *p, pktsock_cb cb, void *user);
+
+/* Whether a packet is waiting (handed over by the kernel, not yet taken), so that the caller
+ * should call pktsock_dispatch() without waiting for the descriptor to be readable. */
+int pktsock_pending(const struct pktsock *p);
 
 /* Packets the kernel received for this socket and dropped (ring full) so far. */
 void pktsock_stats(struct pktsock *p, uint64_t *recv, uint64_t *drops);

@@ -83,16 +83,22 @@ s.sendall(b"POST /v1/captures HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer " + t
 print(s.recv(200).split(b"\r\n")[0].decode(), flush=True)
 while not go:
     time.sleep(0.1)
-s.settimeout(3)
+# drain until a 2-second window brings no more than statistics blocks (one ISB a second)
+s.settimeout(0.5)
 n = 0
-try:
-    while True:
-        d = s.recv(1 << 16)
+while True:
+    window, end = 0, time.time() + 2
+    while time.time() < end:
+        try:
+            d = s.recv(1 << 16)
+        except socket.timeout:
+            continue
         if not d:
             break
-        n += len(d)
-except socket.timeout:
-    pass
+        window += len(d)
+    n += window
+    if window < 4096:
+        break
 print("drained", n, flush=True)
 EOF
 CPID=$!; PIDS+=("$CPID")
