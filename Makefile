@@ -14,6 +14,10 @@ FUZZ_DEPS = clang-14 libclang-rt-14-dev
 # make package: dpkg-shlibdeps, lintian (checks the .deb) and rpmbuild (CPack's RPM generator);
 # the install test also drives the real Wireshark GUI under Xvfb (xdotool, xwd, netpbm).
 PKG_DEPS = dpkg-dev lintian rpm wireshark-qt xvfb xdotool x11-apps netpbm
+# make msi and the msi test: the Windows cross-build (packaging/windows/build-deps.sh also installs
+# these itself and adds a deb-src entry for `apt-get source`); Wine runs the .exe in the test.
+WIN_DEPS = gcc-mingw-w64-x86-64 binutils-mingw-w64-x86-64 msitools wixl dpkg-dev autoconf automake \
+           libtool patch file wine wine64
 # make container: the agent's image (packaging/container/Containerfile) with podman, on a local
 # Debian 12 slim base made by debootstrap (no registry needed). build.sh installs them as well.
 CONTAINER_DEPS = podman crun runc conmon catatonit uidmap fuse-overlayfs slirp4netns netavark \
@@ -21,12 +25,12 @@ CONTAINER_DEPS = podman crun runc conmon catatonit uidmap fuse-overlayfs slirp4n
 # bench/ (make bench): the traffic generator and sshdump's chain for the side-by-side runs.
 BENCH_DEPS = netsniff-ng openssh-server openssh-client iptables time wireshark-common
 
-.PHONY: all deps build test demo install package asan fuzz bench container clean
+.PHONY: all deps build test demo install package asan fuzz bench container msi clean
 
 all: build
 
 deps:
-	@missing=$$(for p in $(DEPS) $(FUZZ_DEPS) $(PKG_DEPS); do \
+	@missing=$$(for p in $(DEPS) $(FUZZ_DEPS) $(PKG_DEPS) $(WIN_DEPS); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; \
 	  done); \
 	if [ -n "$$missing" ]; then \
@@ -73,6 +77,10 @@ asan: deps
 fuzz: deps
 	bash tests/fuzz/run.sh $${FUZZ_SECONDS:-300} build-fuzz
 
+# The Windows installer build-win/netcap-extcap-<version>-x64.msi (README "Install on Windows").
+msi: deps
+	bash packaging/windows/build-msi.sh build-win
+
 container:
 	@missing=$$(for p in $(CONTAINER_DEPS); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; \
@@ -95,4 +103,4 @@ bench: build
 	NETCAP_BUILD_DIR=$(abspath $(BUILD)) bash bench/dissect.sh $(if $(BENCH_QUICK),200000 3,1000000 5)
 
 clean:
-	rm -rf $(BUILD) build-asan build-deb build-rpm
+	rm -rf $(BUILD) build-asan build-deb build-rpm build-win

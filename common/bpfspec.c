@@ -34,9 +34,7 @@ struct sbuf {
     int oom;
 };
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
+NCAP_PRINTF(2, 3)
 static void sb_add(struct sbuf *b, const char *fmt, ...)
 {
     if (b->oom)

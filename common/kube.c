@@ -23,6 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h> /* FormatMessageA */
+#endif
 
 #define CONNECT_TIMEOUT_MS 5000L
 #define ANSWER_MAX (64u << 20)     /* one non-watch answer (a large PodList fits) */
@@ -261,6 +265,16 @@ struct ncap_kube *ncap_kube_new(const struct ncap_kubeconfig *kc, char *err)
                        "without a certificate");
         goto fail;
     }
+#ifdef _WIN32
+    /* The Windows build's libcurl uses Schannel, which takes client certificates only from
+     * the Windows certificate store or PKCS#12 files, never as PEM certificate and key: say so
+     * now rather than fail in the TLS handshake with Schannel's words. */
+    if (k->cert_data || k->cert_file) {
+        ncap_fail(err, "client certificates from a kubeconfig (PEM certificate and key) are not "
+                       "supported on Windows; use a token or an exec plugin that returns one");
+        goto fail;
+    }
+#endif
     return k;
 oom:
     ncap_fail(err, "out of memory");
@@ -381,16 +395,36 @@ int ncap_kube_setup_easy(struct ncap_kube *k, CURL *h, const char *path, char *e
     return apply(k, h, path, err);
 }
 
+/* libcurl's CURLINFO_OS_ERRNO in words: an errno value, or on Windows a Winsock code
+ * (WSAECONNREFUSED is 10061), which strerror does not know. */
+static const char *os_error_text(long code, char *buf, size_t size)
+{
+#ifdef _WIN32
+    DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
+                             (DWORD)code, 0, buf, (DWORD)size, NULL);
+    while (n > 0 && strchr("\r\n .", buf[n - 1])) /* the system's text ends in ".\r\n" */
+        buf[--n] = '\0';
+    if (n == 0)
+        snprintf(buf, size, "Windows socket error %ld", code);
+    return buf;
+#else
+    (void)buf;
+    (void)size;
+    return strerror((int)code);
+#endif
+}
+
 /* One sentence for a failed transfer. */
 static int transport_fail(struct ncap_kube *k, CURL *h, CURLcode rc, const char *ebuf, char *err)
 {
     const char *detail = ebuf && *ebuf ? ebuf : curl_easy_strerror(rc);
+    char os_text[256];
     long os_errno = 0;
     curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
     switch (rc) {
     case CURLE_COULDNT_CONNECT:
         if (os_errno)
-            detail = strerror((int)os_errno);
+            detail = os_error_text(os_errno, os_text, sizeof(os_text));
         /* fall through */
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:

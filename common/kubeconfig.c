@@ -10,7 +10,7 @@
  * Exec plugins (users[].user.exec) get KUBERNETES_EXEC_INFO, no stdin, and must print one
  * ExecCredential on stdout. An answer with status.expirationTimestamp is cached in a private
  * file named by a SHA-256 of what identifies the plugin call, and reused until 10 s before it
- * expires. Process spawning is POSIX only for now; the Windows branch says so in a sentence.
+ * expires. Plugins start with posix_spawnp on POSIX and CreateProcess on Windows.
  */
 #include "kubeconfig.h"
 
@@ -26,7 +26,9 @@
 #include "sha256.h"
 
 #ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN
 #include <direct.h>
+#include <windows.h>
 #define LIST_SEP ';'
 #else
 #include <fcntl.h>
@@ -1139,20 +1141,6 @@ struct plugin_run {
     size_t err_len;
 };
 
-#ifdef _WIN32
-
-static int run_plugin(const struct ncap_kube_exec *x, const char *info, struct plugin_run *r,
-                      char *err)
-{
-    (void)info;
-    (void)r;
-    return ncap_fail(err,
-                     "exec plugin %s: exec credential plugins are not supported on Windows yet",
-                     x->command);
-}
-
-#else
-
 /* The first non-empty line of the plugin's stderr, or "" (the sentence leaves it out). */
 static const char *first_line(struct plugin_run *r, char *buf, size_t size)
 {
@@ -1167,6 +1155,318 @@ static const char *first_line(struct plugin_run *r, char *buf, size_t size)
     buf[n] = '\0';
     return buf;
 }
+
+#ifdef _WIN32
+
+/*
+ * Windows: CreateProcess, the way Go's os/exec (and so kubectl) starts a plugin: the command is
+ * looked up as SearchPath does (the program's folder, the current folder, the system folders,
+ * then PATH; ".exe" added when the name has no extension), its arguments are quoted for the C
+ * runtime's parser, stdin is NUL and stdout/stderr are pipes. Only those three handles are
+ * inherited (PROC_THREAD_ATTRIBUTE_HANDLE_LIST), the counterpart of O_CLOEXEC: the plugin
+ * never holds one of the extcap's sockets or the Wireshark pipe. Anonymous pipes cannot be
+ * waited on together, so both are polled with PeekNamedPipe every few milliseconds; a plugin
+ * runs for seconds at most, once per credential.
+ */
+
+#define PLUGIN_POLL_MS 10
+
+/* Bytes needed to quote s (see append_quoted), without the separating space. */
+static size_t quoted_size(const char *s)
+{
+    return 2 * strlen(s) + 2;
+}
+
+/* Append s as one argument that CommandLineToArgvW and the C runtime read back unchanged:
+ * inside quotes, backslashes are literal except in front of a quote (then doubled, and the
+ * quote escaped) or of the closing quote (doubled). */
+static char *append_quoted(char *o, const char *s)
+{
+    if (*s && !strpbrk(s, " \t\n\v\"")) {
+        size_t n = strlen(s);
+        memcpy(o, s, n);
+        return o + n;
+    }
+    *o++ = '"';
+    for (const char *p = s;; p++) {
+        size_t bs = 0;
+        while (*p == '\\') {
+            p++;
+            bs++;
+        }
+        if (*p == '\0' || *p == '"') {
+            for (size_t i = 0; i < 2 * bs; i++)
+                *o++ = '\\';
+            if (*p == '\0')
+                break;
+            *o++ = '\\';
+            *o++ = '"';
+        } else {
+            for (size_t i = 0; i < bs; i++)
+                *o++ = '\\';
+            *o++ = *p;
+        }
+    }
+    *o++ = '"';
+    return o;
+}
+
+/* The plugin's command line: its command (as written in the kubeconfig) and args. */
+static char *plugin_cmdline(const struct ncap_kube_exec *x)
+{
+    size_t len = quoted_size(x->command) + 1;
+    for (size_t i = 0; i < x->n_args; i++)
+        len += quoted_size(x->args[i]) + 1;
+    char *line = malloc(len);
+    if (!line)
+        return NULL;
+    char *o = append_quoted(line, x->command);
+    for (size_t i = 0; i < x->n_args; i++) {
+        *o++ = ' ';
+        o = append_quoted(o, x->args[i]);
+    }
+    *o = '\0';
+    return line;
+}
+
+/* Whether environment entry e ("NAME=value") sets name; Windows names ignore case. An entry
+ * may start with '=' (the hidden per-drive folders, "=C:=C:\..."), which is part of its name. */
+static bool env_sets(const char *e, const char *name)
+{
+    size_t kl = strcspn(e + 1, "=") + 1;
+    return strlen(name) == kl && _strnicmp(e, name, kl) == 0;
+}
+
+/* The environment block for CreateProcessA: ours, minus what the plugin's env overrides, plus
+ * that env and KUBERNETES_EXEC_INFO; "NAME=value\0" entries ending in an empty one. */
+static char *plugin_env_block(const struct ncap_kube_exec *x, const char *info)
+{
+    char *ours = GetEnvironmentStringsA();
+    if (!ours)
+        return NULL;
+    size_t len = 1;
+    for (const char *e = ours; *e; e += strlen(e) + 1)
+        len += strlen(e) + 1;
+    for (size_t j = 0; j <= x->n_env; j++) {
+        const char *k = j < x->n_env ? x->env[j].key : "KUBERNETES_EXEC_INFO";
+        const char *v = j < x->n_env ? x->env[j].value : info;
+        len += strlen(k) + strlen(v) + 2;
+    }
+    char *block = malloc(len);
+    char *o = block;
+    for (const char *e = ours; block && *e; e += strlen(e) + 1) {
+        bool over = env_sets(e, "KUBERNETES_EXEC_INFO");
+        for (size_t j = 0; j < x->n_env && !over; j++)
+            over = env_sets(e, x->env[j].key);
+        if (!over) {
+            memcpy(o, e, strlen(e) + 1);
+            o += strlen(e) + 1;
+        }
+    }
+    for (size_t j = 0; block && j <= x->n_env; j++) {
+        const char *k = j < x->n_env ? x->env[j].key : "KUBERNETES_EXEC_INFO";
+        const char *v = j < x->n_env ? x->env[j].value : info;
+        o += sprintf(o, "%s=%s", k, v) + 1;
+    }
+    if (block)
+        *o = '\0';
+    FreeEnvironmentStringsA(ours);
+    return block;
+}
+
+/* A Windows error code in words (the system's sentence, without its ".\r\n"). */
+static const char *win_error(DWORD code, char *buf, size_t size)
+{
+    DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, code,
+                             0, buf, (DWORD)size, NULL);
+    while (n > 0 && strchr("\r\n .", buf[n - 1]))
+        buf[--n] = '\0';
+    if (n == 0)
+        snprintf(buf, size, "Windows error %lu", (unsigned long)code);
+    return buf;
+}
+
+/* Keep n bytes the plugin wrote on stdout (stream 0) or stderr (1). 0, or -1 with err. */
+static int keep_output(const struct ncap_kube_exec *x, struct plugin_run *r, size_t *cap,
+                       int stream, const char *buf, size_t n, char *err)
+{
+    if (stream == 1) {
+        size_t take = n < PLUGIN_ERR_KEEP - r->err_len ? n : PLUGIN_ERR_KEEP - r->err_len;
+        memcpy(r->err_head + r->err_len, buf, take);
+        r->err_len += take;
+        return 0;
+    }
+    if (r->out_len + n > PLUGIN_OUT_MAX)
+        return ncap_fail(err, "exec plugin %s printed more than 1 MiB", x->command);
+    if (r->out_len + n + 1 > *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16384;
+        while (ncap < r->out_len + n + 1)
+            ncap *= 2;
+        char *nb = realloc(r->out, ncap);
+        if (!nb)
+            return ncap_fail(err, "exec plugin %s: out of memory", x->command);
+        r->out = nb;
+        *cap = ncap;
+    }
+    memcpy(r->out + r->out_len, buf, n);
+    r->out_len += n;
+    r->out[r->out_len] = '\0';
+    return 0;
+}
+
+/* Read stdout and stderr until both close, then wait for the exit. 0, or -1 with err (the
+ * plugin is then killed). */
+static int drain(const struct ncap_kube_exec *x, HANDLE process, HANDLE rd[2], struct plugin_run *r,
+                 char *err)
+{
+    ULONGLONG deadline = GetTickCount64() + PLUGIN_TIMEOUT_MS;
+    bool open[2] = {true, true};
+    size_t cap = 0;
+    while (open[0] || open[1]) {
+        bool got = false;
+        for (int i = 0; i < 2; i++) {
+            DWORD avail = 0, n = 0;
+            char buf[16384];
+            if (!open[i])
+                continue;
+            /* Fails (ERROR_BROKEN_PIPE) once the writer closed and everything was read. */
+            if (!PeekNamedPipe(rd[i], NULL, 0, NULL, &avail, NULL)) {
+                open[i] = false;
+                continue;
+            }
+            if (avail == 0)
+                continue;
+            if (!ReadFile(rd[i], buf, avail < sizeof(buf) ? avail : sizeof(buf), &n, NULL)) {
+                open[i] = false;
+                continue;
+            }
+            got = true;
+            if (keep_output(x, r, &cap, i, buf, n, err) < 0) {
+                TerminateProcess(process, 1);
+                return -1;
+            }
+        }
+        if (GetTickCount64() >= deadline) {
+            TerminateProcess(process, 1);
+            return ncap_fail(err, "exec plugin %s did not finish within %d s", x->command,
+                             PLUGIN_TIMEOUT_MS / 1000);
+        }
+        if (!got && (open[0] || open[1]))
+            Sleep(PLUGIN_POLL_MS);
+    }
+    ULONGLONG now = GetTickCount64();
+    if (WaitForSingleObject(process, now < deadline ? (DWORD)(deadline - now) : 0) !=
+        WAIT_OBJECT_0) {
+        TerminateProcess(process, 1);
+        return ncap_fail(err, "exec plugin %s did not finish within %d s", x->command,
+                         PLUGIN_TIMEOUT_MS / 1000);
+    }
+    return 0;
+}
+
+static int run_plugin(const struct ncap_kube_exec *x, const char *info, struct plugin_run *r,
+                      char *err)
+{
+    SECURITY_ATTRIBUTES inherit = {sizeof(inherit), NULL, TRUE};
+    HANDLE rd[2] = {NULL, NULL}, wr[2] = {NULL, NULL}, nul = INVALID_HANDLE_VALUE;
+    PROCESS_INFORMATION pi = {0};
+    LPPROC_THREAD_ATTRIBUTE_LIST attrs = NULL;
+    bool attrs_ok = false;
+    char *cmdline = NULL, *env = NULL, why[256], path[MAX_PATH];
+    int rc = -1;
+
+    DWORD found = SearchPathA(NULL, x->command, ".exe", sizeof(path), path, NULL);
+    if (found == 0 || found >= sizeof(path)) {
+        if (!strpbrk(x->command, "/\\:"))
+            return ncap_fail(err, "exec plugin %s was not found in PATH", x->command);
+        return ncap_fail(
+            err, "exec plugin %s cannot be started: %s", x->command,
+            win_error(found ? ERROR_FILENAME_EXCED_RANGE : GetLastError(), why, sizeof(why)));
+    }
+    for (int i = 0; i < 2; i++) {
+        if (!CreatePipe(&rd[i], &wr[i], &inherit, 0)) {
+            ncap_fail(err, "exec plugin %s: pipe: %s", x->command,
+                      win_error(GetLastError(), why, sizeof(why)));
+            goto out;
+        }
+        SetHandleInformation(rd[i], HANDLE_FLAG_INHERIT, 0); /* our ends stay ours */
+    }
+    nul = CreateFileA("NUL", GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, &inherit,
+                      OPEN_EXISTING, 0, NULL);
+    cmdline = plugin_cmdline(x);
+    env = plugin_env_block(x, info);
+    if (nul == INVALID_HANDLE_VALUE || !cmdline || !env) {
+        ncap_fail(err, "exec plugin %s: out of memory", x->command);
+        goto out;
+    }
+
+    HANDLE pass[3] = {nul, wr[0], wr[1]};
+    SIZE_T attrs_size = 0;
+    InitializeProcThreadAttributeList(NULL, 1, 0, &attrs_size);
+    attrs = malloc(attrs_size);
+    attrs_ok = attrs && InitializeProcThreadAttributeList(attrs, 1, 0, &attrs_size);
+    if (!attrs_ok || !UpdateProcThreadAttribute(attrs, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, pass,
+                                                sizeof(pass), NULL, NULL)) {
+        ncap_fail(err, "exec plugin %s: cannot prepare its start: %s", x->command,
+                  win_error(GetLastError(), why, sizeof(why)));
+        goto out;
+    }
+    STARTUPINFOEXA si;
+    memset(&si, 0, sizeof(si));
+    si.StartupInfo.cb = sizeof(si);
+    si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
+    si.StartupInfo.hStdInput = nul;
+    si.StartupInfo.hStdOutput = wr[0];
+    si.StartupInfo.hStdError = wr[1];
+    si.lpAttributeList = attrs;
+    /* CREATE_NO_WINDOW: Wireshark runs the extcap without a console, and a console plugin
+     * would otherwise flash a window of its own. */
+    if (!CreateProcessA(path, cmdline, NULL, NULL, TRUE,
+                        CREATE_NO_WINDOW | EXTENDED_STARTUPINFO_PRESENT, env, NULL, &si.StartupInfo,
+                        &pi)) {
+        ncap_fail(err, "exec plugin %s cannot be started: %s", x->command,
+                  win_error(GetLastError(), why, sizeof(why)));
+        goto out;
+    }
+    /* Only the child holds the write ends now, so the pipes break when it (and anything it
+     * started with them) is done. */
+    for (int i = 0; i < 2; i++) {
+        CloseHandle(wr[i]);
+        wr[i] = NULL;
+    }
+    if (drain(x, pi.hProcess, rd, r, err) < 0)
+        goto out;
+    DWORD code = 1;
+    GetExitCodeProcess(pi.hProcess, &code);
+    char line[256];
+    const char *l = first_line(r, line, sizeof(line));
+    if (code == 0)
+        rc = 0;
+    else
+        ncap_fail(err, "exec plugin %s failed (exit status %lu)%s%s", x->command,
+                  (unsigned long)code, *l ? ": " : "", l);
+out:
+    if (pi.hProcess)
+        CloseHandle(pi.hProcess);
+    if (pi.hThread)
+        CloseHandle(pi.hThread);
+    if (attrs_ok)
+        DeleteProcThreadAttributeList(attrs);
+    free(attrs);
+    for (int i = 0; i < 2; i++) {
+        if (rd[i])
+            CloseHandle(rd[i]);
+        if (wr[i])
+            CloseHandle(wr[i]);
+    }
+    if (nul != INVALID_HANDLE_VALUE)
+        CloseHandle(nul);
+    free(cmdline);
+    free(env);
+    return rc;
+}
+
+#else
 
 static void plugin_env_free(char **env, size_t n_inherited)
 {
@@ -1418,7 +1718,7 @@ int ncap_kube_exec_credential(struct ncap_kubeconfig *kc, const char *cache_dir,
     }
     if (rc == 0)
         rc = take_credential(kc, cred, &expiry, true, err);
-    if (rc == 0 && cache && expiry) {
+    if (rc == 0 && cache && expiry && r.out) {
         make_private_dirs(cache_dir);
         write_private_file(cache, r.out, r.out_len);
     }

@@ -43,10 +43,19 @@
 #define NCAP_DIR_IN 1u
 #define NCAP_DIR_OUT 2u
 
-/* Fill err with a formatted sentence. Returns -1 so callers can `return ncap_fail(err, ...)`. */
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
+/* printf-style format checking. mingw-w64 builds C11 code with its own C99 printf family
+ * (__USE_MINGW_ANSI_STDIO), so formats there are GNU's; GCC's plain "printf" archetype would
+ * check them as msvcrt's, which has no %zu. */
+#if defined(__MINGW32__)
+#define NCAP_PRINTF(fmt, first) __attribute__((format(gnu_printf, fmt, first)))
+#elif defined(__GNUC__)
+#define NCAP_PRINTF(fmt, first) __attribute__((format(printf, fmt, first)))
+#else
+#define NCAP_PRINTF(fmt, first)
 #endif
+
+/* Fill err with a formatted sentence. Returns -1 so callers can `return ncap_fail(err, ...)`. */
+NCAP_PRINTF(2, 3)
 int ncap_fail(char *err, const char *fmt, ...);
 
 /* malloc'd copy of the first n bytes of s plus a NUL (mingw has no strndup); NULL on ENOMEM. */

@@ -225,7 +225,11 @@ static CURLcode set_options(CURL *curl, const char *url, const char *body,
     SET(CURLOPT_HTTPHEADER, headers);
     SET(CURLOPT_USERAGENT, "netcap-extcap/" NCAP_VERSION);
     SET(CURLOPT_CAINFO, o->ca_file);
+    /* Schannel (Windows) has no CA path (libcurl refuses the option), and given a CA file it
+     * already verifies against that file alone, not the Windows store. */
+#ifndef _WIN32
     SET(CURLOPT_CAPATH, (char *)NULL); /* trust --ca-file alone, not the system store */
+#endif
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
     SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);

@@ -17,14 +17,50 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN /* no objbase.h: its `interface` macro breaks meta.h */
+#include <windows.h>        /* GetModuleFileNameA */
+#endif
 
 #include "kubeconfig.h"
 #include "ncap.h"
 
+#ifdef _WIN32
+/* The .msi puts the README in a folder beside the extcap (extcap\netcap\README.txt); the help
+ * link is that file as a URL, found from where this program is, wherever Wireshark lives.
+ * Without a usable path there is no help link, which the extcap format allows. */
+static void print_help_key(FILE *out)
+{
+    char path[MAX_PATH];
+    DWORD n = GetModuleFileNameA(NULL, path, sizeof(path));
+    char *slash;
+
+    if (n == 0 || n >= sizeof(path) || !(slash = strrchr(path, '\\')))
+        return;
+    *slash = '\0';
+    fputs("{help=file:///", out);
+    for (const char *p = path; *p; p++) {
+        if (*p == '\\')
+            fputc('/', out);
+        else if (*p == ' ' || *p == '%' || *p == '#' || *p == '{' || *p == '}')
+            fprintf(out, "%%%02X", (unsigned char)*p);
+        else
+            fputc(*p, out);
+    }
+    fputs("/netcap/README.txt}", out);
+}
+#else
+static void print_help_key(FILE *out)
+{
+    fputs("{help=file:///usr/share/doc/netcap-wireshark/README.md}", out);
+}
+#endif
+
 void config_print_interfaces(FILE *out)
 {
-    fprintf(out, "extcap {version=%s}{help=file:///usr/share/doc/netcap-wireshark/README.md}\n",
-            NCAP_VERSION);
+    fprintf(out, "extcap {version=%s}", NCAP_VERSION);
+    print_help_key(out);
+    fputc('\n', out);
     fprintf(out, "interface {value=" OPTIONS_INTERFACE_NAME "}{display=Kubernetes pod capture}\n");
 }
 
@@ -85,8 +121,9 @@ void config_print_args(FILE *out, const struct options *o)
 {
     fprintf(out,
             "arg {number=%d}{call=--kubeconfig}{display=Kubeconfig}{type=fileselect}"
-            "{placeholder=$KUBECONFIG, else ~/.kube/config}"
-            "{tooltip=Kubeconfig file(s) to reach the cluster with, ':'-separated like "
+            "{placeholder=" OPTIONS_KUBECONFIG_DEFAULT "}"
+            "{tooltip=Kubeconfig file(s) to reach the cluster with, " OPTIONS_KUBECONFIG_SEP
+            "-separated like "
             "KUBECONFIG (or NETCAP_KUBECONFIG)}"
             "{group=Cluster}\n",
             CONFIG_ARG_KUBECONFIG);

@@ -8,6 +8,8 @@
 #ifndef NETCAP_EXTCAP_DEBUGLOG_H
 #define NETCAP_EXTCAP_DEBUGLOG_H
 
+#include "ncap.h" /* NCAP_PRINTF */
+
 enum debuglog_level {
     DEBUGLOG_MESSAGE,
     DEBUGLOG_INFO,
@@ -21,9 +23,7 @@ int debuglog_level_parse(const char *name, enum debuglog_level *out);
 /* Append to path from now on, keeping lines at or below level. */
 int debuglog_open(const char *path, enum debuglog_level level, char *err);
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
+NCAP_PRINTF(2, 3)
 void debuglog(enum debuglog_level level, const char *fmt, ...);
 
 void debuglog_close(void);

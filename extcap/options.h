@@ -32,6 +32,16 @@
 /* The namespace when neither the user nor the kubeconfig context names one (as kubectl). */
 #define OPTIONS_FALLBACK_NAMESPACE "default"
 
+/* How a kubeconfig list is written on this system, as kubectl reads KUBECONFIG there. Both go
+ * into printf formats, hence the doubled %. */
+#ifdef _WIN32
+#define OPTIONS_KUBECONFIG_SEP "';'"
+#define OPTIONS_KUBECONFIG_DEFAULT "%%KUBECONFIG%%, else %%USERPROFILE%%\\.kube\\config"
+#else
+#define OPTIONS_KUBECONFIG_SEP "':'"
+#define OPTIONS_KUBECONFIG_DEFAULT "$KUBECONFIG, else ~/.kube/config"
+#endif
+
 enum options_verb {
     VERB_USAGE, /* nothing asked for */
     VERB_HELP,

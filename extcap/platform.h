@@ -4,7 +4,9 @@
  * Wireshark hands the extcap a fifo (a named pipe on Windows) to write pcapng into, and stops
  * a capture with a signal (SIGTERM on POSIX). Everything else in the extcap is portable C on
  * libcurl and cJSON; this header is the only door to the platform, implemented once per
- * system (platform_posix.c today, a Windows file later).
+ * system: platform_posix.c, and platform_win32.c (named pipe, console control events,
+ * BCryptGenRandom, %LOCALAPPDATA%\netcap; Wireshark on Windows ends an extcap with
+ * TerminateProcess, which no handler sees).
  *
  * Besides the fifo and the stop request: randomness for the PodCapture stream key, and the
  * per-user cache directory where exec credential plugins' answers are kept.

@@ -19,9 +19,9 @@
  * NOPROGRESS (0) and ERRORBUFFER (reset to NULL on return) on each handle; the caller keeps
  * ownership of the handles and cleans them up.
  *
- * Time comes from timespec_get() (C11) through a clock that never goes back and advances at most
- * STREAMS_STEP_MAX_MS per reading: a wall-clock jump, or a long blocked write to the fifo, must
- * not make every source look stalled.
+ * Time comes from timespec_get() (C11; GetTickCount64 on Windows, whose msvcrt lacks it)
+ * through a clock that never goes back and advances at most STREAMS_STEP_MAX_MS per reading: a
+ * wall-clock jump, or a long blocked write to the fifo, must not make every source look stalled.
  */
 #include "streams.h"
 
@@ -30,6 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN /* no objbase.h: its `interface` macro breaks meta.h */
+#include <windows.h>        /* GetTickCount64 */
+#endif
 
 #include "debuglog.h"
 #include "merge.h"
@@ -82,11 +86,17 @@ struct runner {
 
 static uint64_t wall_ms(void)
 {
+#ifdef _WIN32
+    /* msvcrt has no timespec_get. Only differences of this clock are used, and the tick count
+     * (milliseconds since boot, never going back) serves that purpose even better. */
+    return (uint64_t)GetTickCount64();
+#else
     struct timespec ts;
 
     if (timespec_get(&ts, TIME_UTC) != TIME_UTC)
         return 0;
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+#endif
 }
 
 static uint64_t clock_now(struct clock *c)
