@@ -36,21 +36,28 @@ def run(cmd, timeout=600, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
 
 
-@pytest.fixture(scope="module")
-def debs():
-    out = os.path.join(os.environ.get("NETCAP_BUILD_DIR", os.path.join(REPO, "build")), "pkg-test")
+def build_packages(subdir, generator, pattern, *cmake_args):
+    """Configure and build this tree with prefix /usr into <build>/subdir, run CPack's generator
+    there, and return {package name: the one file matching pattern.format(name=...)}."""
+    out = os.path.join(os.environ.get("NETCAP_BUILD_DIR", os.path.join(REPO, "build")), subdir)
     for cmd in (["cmake", "-S", REPO, "-B", out, "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
-                 "-DCMAKE_INSTALL_PREFIX=/usr", "-DBUILD_TESTING=OFF"],
+                 "-DCMAKE_INSTALL_PREFIX=/usr", "-DBUILD_TESTING=OFF", *cmake_args],
                 ["cmake", "--build", out, "-j2"]):
         p = run(cmd)
         assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    for old in glob.glob(os.path.join(out, "*.deb")):
-        os.remove(old)
-    p = run(["cpack", "-G", "DEB"], cwd=out)
+    for name in PACKAGES:
+        for old in glob.glob(os.path.join(out, pattern.format(name=name))):
+            os.remove(old)
+    p = run(["cpack", "-G", generator], cwd=out)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    found = {name: glob.glob(os.path.join(out, f"{name}_*_amd64.deb")) for name in PACKAGES}
+    found = {name: glob.glob(os.path.join(out, pattern.format(name=name))) for name in PACKAGES}
     assert all(len(v) == 1 for v in found.values()), found
     return {k: v[0] for k, v in found.items()}
+
+
+@pytest.fixture(scope="module")
+def debs():
+    return build_packages("pkg-test", "DEB", "{name}_*_amd64.deb")
 
 
 @pytest.fixture(scope="module")
@@ -186,26 +193,15 @@ def test_rpm_metadata_and_layout():
     """The .rpm packages (CPack, laid out for Fedora/RHEL's /usr/lib64) as rpm -qip/-qlp show
     them: names, license, dependencies on the matching Wireshark, the files and nothing of the
     filesystem's own directories, the agent's config file and systemd scriptlets."""
-    out = os.path.join(os.environ.get("NETCAP_BUILD_DIR", os.path.join(REPO, "build")), "rpm-test")
-    for cmd in (["cmake", "-S", REPO, "-B", out, "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
-                 "-DCMAKE_INSTALL_PREFIX=/usr", "-DBUILD_TESTING=OFF", "-DCMAKE_INSTALL_LIBDIR=lib64",
-                 "-DNETCAP_WS_LIBDIR=lib64/wireshark"],
-                ["cmake", "--build", out, "-j2"]):
-        p = run(cmd)
-        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    for old in glob.glob(os.path.join(out, "*.rpm")):
-        os.remove(old)
-    p = run(["cpack", "-G", "RPM"], cwd=out)
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    rpms = {name: glob.glob(os.path.join(out, f"{name}-0.1.0-1.x86_64.rpm")) for name in PACKAGES}
-    assert all(len(v) == 1 for v in rpms.values()), rpms
+    rpms = build_packages("rpm-test", "RPM", "{name}-0.1.0-1.x86_64.rpm",
+                          "-DCMAKE_INSTALL_LIBDIR=lib64", "-DNETCAP_WS_LIBDIR=lib64/wireshark")
 
     def q(rpm, *args):
         p = run(["rpm", "-qp", *args, rpm])
         assert p.returncode == 0, p.stderr
         return p.stdout
 
-    for name, (rpm,) in rpms.items():
+    for name, rpm in rpms.items():
         info = q(rpm, "-i")
         for want in (f"Name        : {name}", "Version     : 0.1.0", "License     : GPL-2.0-or-later",
                      "Architecture: x86_64"):
@@ -216,13 +212,13 @@ def test_rpm_metadata_and_layout():
                                      "/usr/share", "/usr/share/man", "/usr/share/man/man8",
                                      "/usr/lib/systemd/system", "/usr/share/wireshark"}
         assert not owned_system_dirs, owned_system_dirs
-    ws_files = set(q(rpms["netcap-wireshark"][0], "-l").split())
+    ws_files = set(q(rpms["netcap-wireshark"], "-l").split())
     assert {"/usr/lib64/wireshark/extcap/netcap-extcap",
             "/usr/lib64/wireshark/plugins/4.0/epan/netcap.so",
             "/usr/share/wireshark/profiles/Kubernetes/colorfilters"} <= ws_files, ws_files
-    requires = q(rpms["netcap-wireshark"][0], "--requires")
+    requires = q(rpms["netcap-wireshark"], "--requires")
     assert "wireshark-cli >= 4.0" in requires and "wireshark-cli < 4.1" in requires, requires
-    agent = rpms["netcap-agent"][0]
+    agent = rpms["netcap-agent"]
     assert {"/usr/sbin/netcap-agent", "/usr/lib/systemd/system/netcap-agent.service",
             "/usr/share/man/man8/netcap-agent.8.gz"} <= set(q(agent, "-l").split())
     assert "/etc/default/netcap-agent" in q(agent, "-c").split()  # %config(noreplace)
