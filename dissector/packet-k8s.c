@@ -214,6 +214,10 @@ static int dissect_k8s(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void
 
     if (!rec || rec->rec_type != REC_TYPE_PACKET)
         return 0;
+    /* No tree (nothing displays or filters on a field: tshark -r printing summaries) and no
+     * statistics listening: nothing would use what we find, so find nothing. */
+    if (!tree && !have_tap_listener(k8s_tap))
+        return 0;
     if (rec->presence_flags & WTAP_HAS_INTERFACE_ID) {
         ifid = rec->rec_header.packet_header.interface_id;
         ifc = k8s_iface_get(pinfo->epan, ifid);
