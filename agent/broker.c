@@ -83,8 +83,8 @@ static int check_request(struct request *q, struct reply *r)
         return fail_reply(r, B_NO_INTERFACE, "\"%s\" is not an interface name", q->ifname);
     for (uint32_t i = 0; i < q->n_ips; i++) {
         unsigned char a[16];
-        if (!terminated(q->ips[i], IP_LEN) || (inet_pton(AF_INET, q->ips[i], a) != 1 &&
-                                               inet_pton(AF_INET6, q->ips[i], a) != 1))
+        if (!terminated(q->ips[i], IP_LEN) ||
+            (inet_pton(AF_INET, q->ips[i], a) != 1 && inet_pton(AF_INET6, q->ips[i], a) != 1))
             return fail_reply(r, B_CAPTURE_FAILED, "the capture broker got a malformed address");
     }
     return 0;
@@ -124,9 +124,8 @@ static int open_in_netns(const struct request *q, struct reply *r)
                           pod, strerror(errno));
     struct sock_filter drop = BPF_STMT(BPF_RET | BPF_K, 0);
     struct sock_fprog none = {.len = 1, .filter = &drop};
-    struct sockaddr_ll sll = {.sll_family = AF_PACKET,
-                              .sll_protocol = htons(ETH_P_ALL),
-                              .sll_ifindex = (int)ifindex};
+    struct sockaddr_ll sll = {
+        .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL), .sll_ifindex = (int)ifindex};
     if (setsockopt(s, SOL_SOCKET, SO_ATTACH_FILTER, &none, sizeof(none)) < 0 ||
         bind(s, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
         e = errno;
@@ -313,8 +312,8 @@ static int receive(struct reply *r, int *fd)
         char buf[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
     } u;
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                       .msg_controllen = sizeof(u.buf)};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
     ssize_t n;
     do
         n = recvmsg(b_sock, &m, MSG_CMSG_CLOEXEC);
@@ -331,8 +330,8 @@ static int receive(struct reply *r, int *fd)
     return -1;
 }
 
-int broker_open(const struct ncap_pod_meta *pod, const char *ifname, uint8_t mac[6],
-                int *status, const char **reason, char *err)
+int broker_open(const struct ncap_pod_meta *pod, const char *ifname, uint8_t mac[6], int *status,
+                const char **reason, char *err)
 {
     static struct request q; /* under b_mu; 1.4 KiB is too much for a small thread stack */
     *status = 500;

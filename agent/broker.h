@@ -28,8 +28,8 @@ int broker_start(char *err);
  * caller attaches its own filter (pktsock.h), and the interface's hardware address in mac.
  * On failure -1 with *status (404 no such interface, 500 otherwise), *reason (a Kubernetes
  * Status reason) and err. Thread-safe: requests are serialized. */
-int broker_open(const struct ncap_pod_meta *pod, const char *ifname, uint8_t mac[6],
-                int *status, const char **reason, char *err);
+int broker_open(const struct ncap_pod_meta *pod, const char *ifname, uint8_t mac[6], int *status,
+                const char **reason, char *err);
 
 /* The broker's pid (0 if not started), for tests and the start-up log. */
 int broker_pid(void);

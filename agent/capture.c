@@ -61,8 +61,8 @@ struct target {
     /* Owned by the target's thread until it ends. */
     struct pktsock ps; /* ps.fd < 0: not open */
     uint8_t mac[6];
-    ncap_buf scratch; /* the packet being sent */
-    ncap_buf isb;     /* the statistics block being sent */
+    ncap_buf scratch;    /* the packet being sent */
+    ncap_buf isb;        /* the statistics block being sent */
     struct names *names; /* addresses named by NRB so far (NULL: no name records) */
     ncap_buf nrb;
     /* The packet in scratch (and its name record in nrb) did not fit in the stream ring: it
@@ -91,12 +91,13 @@ struct capture {
     atomic_bool stopping;
     bool streamed; /* armed and handed to a client: audit it */
     bool failed;   /* ended by an error or the agent's shutdown, not by a limit or the client */
+    bool by_limit; /* ended by a limit: what came after it is not a loss */
     char end_reason[NCAP_ERRBUF_SIZE];
     unsigned running; /* target threads not yet ended */
     struct ring ring;
     size_t reserve; /* ring room held back for final ISBs */
     uint64_t packets, bytes, drops;
-    uint64_t data_bytes; /* captured packet data sent (caplen), what limits.bytes counts */
+    uint64_t data_bytes;  /* captured packet data sent (caplen), what limits.bytes counts */
     uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0 = none */
     uint64_t started_ns;
     uint64_t salt;
@@ -314,8 +315,8 @@ static void count_drop_locked(struct target *t)
 
 /* Filter, describe and encode one packet into t->scratch (its name record into t->nrb);
  * false when it is filtered out. */
-static bool encode_packet(struct target *t, uint64_t ts_ns, const uint8_t *bytes,
-                          uint32_t caplen, uint32_t len)
+static bool encode_packet(struct target *t, uint64_t ts_ns, const uint8_t *bytes, uint32_t caplen,
+                          uint32_t len)
 {
     struct capture *c = t->cap;
     t->delivered++;
@@ -365,15 +366,19 @@ static int on_packet(void *user, uint64_t ts_ns, const uint8_t *bytes, uint32_t 
     pthread_mutex_lock(&c->mu);
     if (atomic_load(&c->stopping)) {
         pthread_mutex_unlock(&c->mu);
-        return PKTSOCK_STOP;
+        t->held = true;
+        return PKTSOCK_AGAIN; /* not sent: it stays in the kernel's ring, counted at the end */
     }
     size_t need = t->nrb.len + t->scratch.len + c->reserve;
     int verdict = PKTSOCK_NEXT;
     /* limits.bytes bounds the captured packet data: every packet sent fits in it, and the first
      * one that would not ends the capture unsent. */
-    if (t->held_encoded && c->spec.max_bytes && c->data_bytes + t->held_caplen > c->spec.max_bytes) {
+    if (t->held_encoded && c->spec.max_bytes &&
+        c->data_bytes + t->held_caplen > c->spec.max_bytes) {
+        c->by_limit = true;
         stop_locked(c, false, "bytes limit reached");
         t->nrb.len = 0;
+        verdict = PKTSOCK_AGAIN; /* not sent; beyond the limit */
     } else if (!t->held_encoded || need > c->ring.cap) {
         count_drop_locked(t); /* cannot be encoded, or never fits: not worth waiting for */
     } else if (ring_room(&c->ring) < need) {
@@ -389,15 +394,15 @@ static int on_packet(void *user, uint64_t ts_ns, const uint8_t *bytes, uint32_t 
         c->data_bytes += t->held_caplen;
         atomic_fetch_add_explicit(&m_packets_total, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&m_bytes_total, t->scratch.len, memory_order_relaxed);
-        if (c->spec.max_packets && c->packets >= c->spec.max_packets)
+        if (c->spec.max_packets && c->packets >= c->spec.max_packets) {
+            c->by_limit = true;
             stop_locked(c, false, "packets limit reached");
+        }
     }
     bool stopping = atomic_load(&c->stopping);
     pthread_mutex_unlock(&c->mu);
-    if (stopping) {
-        t->held = false;
-        return PKTSOCK_STOP;
-    }
+    if (stopping && verdict == PKTSOCK_NEXT)
+        return PKTSOCK_STOP; /* this one was sent; what follows stays in the kernel's ring */
     return verdict;
 }
 
@@ -523,8 +528,13 @@ static void capture_loop(struct target *t)
             }
         }
         uint64_t now = clock_ns(CLOCK_MONOTONIC);
-        if (c->deadline_ns && now >= c->deadline_ns)
-            stop_with(c, false, "seconds limit reached");
+        if (c->deadline_ns && now >= c->deadline_ns) {
+            pthread_mutex_lock(&c->mu);
+            if (!atomic_load(&c->stopping))
+                c->by_limit = true;
+            stop_locked(c, false, "seconds limit reached");
+            pthread_mutex_unlock(&c->mu);
+        }
         if (now >= next_isb) {
             write_isb(t, false);
             /* Once a second is fresh enough, and bounds the rebuilds a busy cluster causes. */
@@ -548,6 +558,19 @@ static void *target_main(void *arg)
     pthread_mutex_unlock(&c->mu);
     if (ok) {
         capture_loop(t);
+        /* What the kernel still holds for us will never be sent: dropped, and counted (unless
+         * a limit ended the capture: what came after it was not asked for). */
+        uint64_t left = pktsock_discard(&t->ps);
+        pthread_mutex_lock(&c->mu);
+        bool by_limit = c->by_limit;
+        pthread_mutex_unlock(&c->mu);
+        if (left && !by_limit) {
+            pthread_mutex_lock(&c->mu);
+            t->osdrop += left;
+            c->drops += left;
+            pthread_mutex_unlock(&c->mu);
+            atomic_fetch_add_explicit(&m_drops_total, left, memory_order_relaxed);
+        }
         write_isb(t, true);
     }
     pktsock_close(&t->ps);

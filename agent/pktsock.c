@@ -5,6 +5,7 @@
 #include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <poll.h>
 #include <pcap/pcap.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ int pktsock_open(struct pktsock *p, int fd, size_t buffer, unsigned timeout_ms,
     int v = TPACKET_V3;
     if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v, sizeof(v)) < 0)
         return ncap_fail(err, "the kernel has no TPACKET_V3 packet ring: %s", strerror(errno));
+    p->timeout_ms = timeout_ms;
     p->block_size = BLOCK_SIZE;
     p->block_nr = (unsigned)(buffer / BLOCK_SIZE);
     if (p->block_nr < 2)
@@ -51,8 +53,10 @@ int pktsock_open(struct pktsock *p, int fd, size_t buffer, unsigned timeout_ms,
     struct sock_fprog fprog = {.len = (unsigned short)prog->bf_len,
                                .filter = (struct sock_filter *)prog->bf_insns};
     if (prog->bf_len > BPF_MAXINSNS)
-        return ncap_fail(err, "the capture filter compiles to %u instructions, more than the "
-                              "kernel's %d", prog->bf_len, BPF_MAXINSNS);
+        return ncap_fail(err,
+                         "the capture filter compiles to %u instructions, more than the "
+                         "kernel's %d",
+                         prog->bf_len, BPF_MAXINSNS);
     if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof(fprog)) < 0)
         return ncap_fail(err, "the kernel refused the capture filter: %s", strerror(errno));
     return 0;
@@ -114,17 +118,46 @@ int pktsock_dispatch(struct pktsock *p, pktsock_cb cb, void *user)
             n++;
             p->left--;
             p->at += h->tp_next_offset;
-            if (verdict == PKTSOCK_STOP)
-                break;
+            if (verdict == PKTSOCK_STOP && p->left > 0)
+                return n; /* the rest of the block stays ours (pktsock_discard counts it) */
         }
-        /* The whole block goes back to the kernel, also when the callback stopped early: the
-         * capture is ending and what follows in the block is not wanted. */
-        p->left = 0;
         __atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
         p->cur = (p->cur + 1) % p->block_nr;
         if (verdict == PKTSOCK_STOP)
             return n;
     }
+}
+
+uint64_t pktsock_discard(struct pktsock *p)
+{
+    if (p->fd < 0 || !p->map || p->map == MAP_FAILED)
+        return 0;
+    struct sock_filter drop = BPF_STMT(BPF_RET | BPF_K, 0);
+    struct sock_fprog none = {.len = 1, .filter = &drop};
+    setsockopt(p->fd, SOL_SOCKET, SO_ATTACH_FILTER, &none, sizeof(none));
+    /* the retire timer hands over a partly filled block after timeout_ms */
+    struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
+    uint64_t n = 0;
+    for (int quiet = 0; quiet < 2;) {
+        if (!pktsock_pending(p) && poll(&pfd, 1, (int)p->timeout_ms + 20) <= 0) {
+            quiet++;
+            continue;
+        }
+        struct tpacket_block_desc *bd = current_block(p);
+        if (p->left == 0) {
+            if (!(__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) {
+                quiet++;
+                continue;
+            }
+            p->left = bd->hdr.bh1.num_pkts;
+        }
+        n += p->left;
+        p->left = 0;
+        __atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+        p->cur = (p->cur + 1) % p->block_nr;
+        quiet = 0;
+    }
+    return n;
 }
 
 void pktsock_stats(struct pktsock *p, uint64_t *recv, uint64_t *drops)

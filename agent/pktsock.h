@@ -24,19 +24,20 @@ struct pktsock {
     int fd;
     uint8_t *map;
     size_t map_len;
-    unsigned block_size, block_nr, cur;
+    unsigned block_size, block_nr, cur, timeout_ms;
     uint64_t recv, drops; /* kernel counters, summed (PACKET_STATISTICS resets on each read) */
     /* A block the caller is part-way through (see PKTSOCK_AGAIN): next packet and how many
      * are left in it; left == 0 when none. */
     const uint8_t *at;
     uint32_t left;
-    uint8_t *vlan_buf;    /* a packet with its VLAN tag put back */
+    uint8_t *vlan_buf; /* a packet with its VLAN tag put back */
 };
 
 /* What the callback answers for each packet. */
 enum {
     PKTSOCK_NEXT = 0,  /* done with it, go on */
-    PKTSOCK_STOP = 1,  /* done with it; return now, and give the rest of its block back */
+    PKTSOCK_STOP = 1,  /* done with it; return now (the rest of the ring stays for
+                        * pktsock_discard() to count) */
     PKTSOCK_AGAIN = 2, /* not taken: return now and deliver it again on the next call. The
                         * block stays the caller's, so the kernel's ring keeps the packets
                         * (and the kernel drops, and counts, only when its ring is full too). */
@@ -57,6 +58,11 @@ int pktsock_dispatch(struct pktsock *p, pktsock_cb cb, void *user);
 /* Whether a packet is waiting (handed over by the kernel, not yet taken), so that the caller
  * should call pktsock_dispatch() without waiting for the descriptor to be readable. */
 int pktsock_pending(const struct pktsock *p);
+
+/* At the end of a capture: let nothing more in, wait for the kernel to hand over its partly
+ * filled block, and give back every packet still in the ring (a held one included) without
+ * delivering it. Returns how many there were, for the caller to count as dropped. */
+uint64_t pktsock_discard(struct pktsock *p);
 
 /* Packets the kernel received for this socket and dropped (ring full) so far. */
 void pktsock_stats(struct pktsock *p, uint64_t *recv, uint64_t *drops);

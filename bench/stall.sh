@@ -104,6 +104,9 @@ EOF
 CPID=$!; PIDS+=("$CPID")
 sleep 1
 ip -n "$NS_B" -s link show bsvB | awk '/RX:/ {getline; print $2}' > "$D/rx0"
+# frames the kernel's input queues drop before any socket sees them (softnet_stat, 2nd column)
+softnet_drops() { local t=0 v; while read -r _ v _; do t=$(( t + 16#$v )); done < /proc/net/softnet_stat; echo $t; }
+SN0=$(softnet_drops)
 ip netns exec "$NS_A" trafgen -o bsvA -i "$D/udp60.cfg" -n $(( SECS * PPS )) -b "${PPS}pps" -P 1 \
   --no-sock-mem --notouch-irq > "$D/trafgen.out" 2>&1 &
 TPID=$!; PIDS+=("$TPID")
@@ -130,4 +133,5 @@ echo "agent audit: ${AUDIT#*: }"
 SENT=$(echo "$AUDIT" | grep -o 'sent [0-9]* packets' | awk '{print $2}')
 DROP=$(echo "$AUDIT" | grep -o 'dropped [0-9]* (kernel [0-9]*)' | tr -d '()' | awk '{print $2, $4}')
 set -- $DROP
-echo "peak RSS $MAX KiB (start $RSS0 KiB); sent $SENT + dropped ${1:-?} + kernel ${2:-?} = $(( SENT + ${1:-0} + ${2:-0} )) vs arrived $RX"
+SN=$(( $(softnet_drops) - SN0 ))
+echo "peak RSS $MAX KiB (start $RSS0 KiB); sent $SENT + dropped ${1:-?} + kernel ${2:-?} = $(( SENT + ${1:-0} + ${2:-0} )) vs arrived $RX (input-queue drops before any socket: $SN)"

@@ -8,6 +8,7 @@ packets delivered (EPBs) + isb_ifdrop (the kernel's) + isb_osdrop (the agent's) 
 arrived at frontend's eth0, with drops > 0; /metrics agrees.
 """
 import json
+import re
 import socket
 import ssl
 import struct
@@ -56,7 +57,8 @@ def _dechunk(raw):
     return bytes(out)
 
 
-def test_stalled_client_every_packet_delivered_or_counted(ws, lab, token):
+def _stalled_stream(lab, token):
+    """A capture of frontend's UDP to PORT whose client has read the response headers only."""
     ctx = ssl.create_default_context(cafile=lab.state["files"]["ca"])
     s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", lab.state["agent"]["port"]), 10),
                         server_hostname="127.0.0.1")
@@ -71,14 +73,51 @@ def test_stalled_client_every_packet_delivered_or_counted(ws, lab, token):
         raw += s.recv(4096)
     head, raw = raw.split(b"\r\n\r\n", 1)
     assert head.startswith(b"HTTP/1.1 200") and b"chunked" in head.lower(), head
+    return s, raw
+
+
+def _send_datagrams(lab):
+    p = subprocess.run(lab.exec_argv("backend", "/usr/bin/python3", "-c", SENDER,
+                                     lab.pod_ip("frontend"), str(PORT), str(DATAGRAMS),
+                                     str(PAYLOAD)),
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and int(p.stdout) == DATAGRAMS, p.stderr
+
+
+AUDIT = re.compile(r"capture (\d+) .*targets \"shop/frontend/eth0\" filter \"udp and dst port "
+                   + str(PORT) + r"\".*sent (\d+) packets, \d+ bytes, dropped (\d+) "
+                   r"\(kernel (\d+)\); ended after [\d.]+ s: \"the client went away\"")
+
+
+def _audit_lines(lab):
+    return {m[0]: tuple(int(v) for v in m[1:]) for m in AUDIT.findall(lab.agent_log(2000))}
+
+
+def _quiet_audits(lab):
+    """The audit lines so far, once no capture runs any more."""
+    deadline = time.monotonic() + 15
+    while (lab.metrics() or {}).get("netcap_captures_active") != 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return _audit_lines(lab)
+
+
+def _new_audit(lab, seen):
+    """(sent, dropped, kernel) of the capture that ended after seen was taken."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        new = {k: v for k, v in _audit_lines(lab).items() if k not in seen}
+        if new:
+            return new[max(new, key=int)]
+        time.sleep(0.2)
+    raise AssertionError("no audit line for the capture: " + lab.agent_log(20))
+
+
+def test_stalled_client_every_packet_delivered_or_counted(ws, lab, token):
+    seen = _quiet_audits(lab)
+    s, raw = _stalled_stream(lab, token)
     before = _rx_packets(lab, "frontend")
     try:
-        # the client reads nothing while all the datagrams are sent
-        p = subprocess.run(lab.exec_argv("backend", "/usr/bin/python3", "-c", SENDER,
-                                         lab.pod_ip("frontend"), str(PORT), str(DATAGRAMS),
-                                         str(PAYLOAD)),
-                           capture_output=True, text=True, timeout=120)
-        assert p.returncode == 0 and int(p.stdout) == DATAGRAMS, p.stderr
+        _send_datagrams(lab)  # the client reads nothing meanwhile
         time.sleep(1)
         arrived = _rx_packets(lab, "frontend") - before
         # then everything that is buffered, until two seconds bring only statistics blocks
@@ -124,3 +163,24 @@ def test_stalled_client_every_packet_delivered_or_counted(ws, lab, token):
     assert last.get(4) == arrived, last  # isb_ifrecv: what the kernel handed to the capture
     # the agent buffered far more than its 8 MiB ring while the client stood still
     assert epbs * (PAYLOAD + 42) > 8 << 20, epbs
+    # and its audit line, once the client has gone, says the same
+    sent, dropped, kernel = _new_audit(lab, seen)
+    assert (sent, dropped, kernel) == (epbs, osdrop, ifdrop), (sent, dropped, kernel, last)
+
+
+def test_client_gone_with_packets_buffered_counts_them(ws, lab, token):
+    """The client walks away while the agent still holds packets for it (its ring and the
+    kernel's): the capture's audit line still adds up to every datagram that arrived."""
+    seen = _quiet_audits(lab)
+    s, _ = _stalled_stream(lab, token)
+    before = _rx_packets(lab, "frontend")
+    try:
+        _send_datagrams(lab)
+        time.sleep(1)
+        arrived = _rx_packets(lab, "frontend") - before
+    finally:
+        s.close()
+    sent, dropped, kernel = _new_audit(lab, seen)
+    assert 0.9 * DATAGRAMS <= arrived <= DATAGRAMS, (arrived, DATAGRAMS)
+    assert dropped > 0, (sent, dropped, kernel)  # what was still buffered when the client left
+    assert sent + dropped + kernel == arrived, (sent, dropped, kernel, arrived)
