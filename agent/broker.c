@@ -292,6 +292,25 @@ int broker_pid(void)
     return (int)b_pid;
 }
 
+bool broker_alive(char *err)
+{
+    int st;
+    pid_t r = b_pid > 0 ? waitpid(b_pid, &st, WNOHANG) : 0;
+    if (r == 0)
+        return true;
+    if (r < 0) {
+        ncap_fail(err, "the capture broker (pid %d) is gone: %s", (int)b_pid, strerror(errno));
+    } else if (WIFSIGNALED(st)) {
+        ncap_fail(err, "the capture broker (pid %d) was killed by signal %d", (int)b_pid,
+                  WTERMSIG(st));
+    } else {
+        ncap_fail(err, "the capture broker (pid %d) exited with status %d", (int)b_pid,
+                  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    }
+    b_pid = 0;
+    return false;
+}
+
 static int copy_field(char *dst, size_t size, const char *src)
 {
     if (!src)

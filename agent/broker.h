@@ -16,6 +16,7 @@
 #ifndef AGENT_BROKER_H
 #define AGENT_BROKER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "meta.h"
@@ -30,6 +31,9 @@ int broker_start(char *err);
  * Status reason) and err. Thread-safe: requests are serialized. */
 int broker_open(const struct ncap_pod_meta *pod, const char *ifname, uint8_t mac[6], int *status,
                 const char **reason, char *err);
+
+/* Whether the broker still runs; when not, false with err saying how it ended. */
+bool broker_alive(char *err);
 
 /* The broker's pid (0 if not started), for tests and the start-up log. */
 int broker_pid(void);

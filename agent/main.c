@@ -322,7 +322,8 @@ int main(int argc, char **argv)
               broker_pid(), port < 1024 && caps ? "only the low port, until bound" : "none");
     tls_log_current();
 
-    int sig;
+    int sig, status = 0;
+    char why[NCAP_ERRBUF_SIZE];
     for (;;) {
         const struct timespec tick = {.tv_sec = TLS_RELOAD_CHECK_SECONDS};
         sig = sigtimedwait(&sigs, NULL, &tick);
@@ -332,21 +333,30 @@ int main(int argc, char **argv)
             tls_reload_now();
         else if (sig < 0 && errno == EAGAIN)
             tls_reload_tick();
+        /* Without its broker the agent cannot capture, and it cannot start a new one (it has
+         * no privileges left): end, so that systemd or the kubelet starts it again. */
+        if (!broker_alive(why)) {
+            status = 1;
+            break;
+        }
     }
-    agent_log("stopping on %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    capture_stop_all("the agent is shutting down");
+    if (status)
+        agent_log("stopping: %s; a new start brings it back", why);
+    else
+        agent_log("stopping on %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    capture_stop_all(status ? "the agent lost its capture broker" : "the agent is shutting down");
     capture_wait_idle(DRAIN_MS);
     server_stop(d);
     if (capture_wait_idle(DRAIN_MS) < 0) {
         agent_log("some captures did not end in time");
-        return 0; /* their threads still use what follows: leave it to the exit */
+        return status; /* their threads still use what follows: leave it to the exit */
     }
     if (cluster_stop(agent.cluster, DRAIN_MS) < 0)
-        return 0;
+        return status;
     auth_free(&agent.auth);
     policy_free(&agent.policy);
     nslist_free(&agent.excluded);
     podsource_free(&agent.pods);
     tls_free();
-    return 0;
+    return status;
 }

@@ -176,3 +176,29 @@ def test_too_many_captures_is_429(ws, lab, token):
         for s in socks:
             s.close()
     assert _until(lambda: (lab.metrics() or {}).get("netcap_captures_active") == 0, 10)
+
+
+def _ended(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            st = f.read()
+    except FileNotFoundError:
+        return True
+    return st[st.rindex(")") + 2] in "ZX"
+
+
+def test_agent_without_its_broker_ends_for_a_restart(ws, lab, build_dir):
+    """The capture broker is killed: the agent, which has no privileges left to start another,
+    says why and exits non-zero (so that systemd or the kubelet starts it again)."""
+    pid = lab.state["agent"]["pid"]
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        children = f.read().split()
+    assert len(children) == 1, children
+    try:
+        os.kill(int(children[0]), signal.SIGKILL)
+        assert _until(lambda: _ended(pid), 15), "the agent kept running without its broker"
+        assert "the capture broker (pid %s) was killed by signal 9" % children[0] in lab.agent_log(20)
+        assert lab.stop_agent() == 1
+    finally:
+        lab.stop_agent()
+        lab.start_agent(build_dir)
