@@ -73,7 +73,7 @@ struct target {
     uint64_t start_ns;
     uint64_t sampled;
     uint64_t delivered; /* packets the filter accepted (isb_filteraccept) */
-    uint64_t osdrop;    /* blocks that did not fit in the ring */
+    uint64_t osdrop;    /* packets the agent took but could not send (isb_osdrop) */
     uint64_t ifrecv, ifdrop;
 };
 
