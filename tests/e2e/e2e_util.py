@@ -206,3 +206,41 @@ def pcapng_options(body, fixed):
 def file_blocks(path):
     with open(path, "rb") as f:
         return pcapng_blocks(f.read())
+
+
+def issue_cert(cn, issuer=None, org=None, usage=None, days=(-1, 7), ca=False):
+    """A certificate for CN=cn (and O=org) with a fresh P-256 key, valid from days[0] to days[1]
+    days from now: self-signed when issuer is None, else signed by issuer = (cert, key). usage
+    "server" adds serverAuth and the names 127.0.0.1 and localhost, "client" clientAuth.
+    Returns (cert, key)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    if org:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    subject = x509.Name(attrs)
+    issuer_cert, issuer_key = issuer if issuer else (None, key)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    b = (x509.CertificateBuilder().subject_name(subject)
+         .issuer_name(issuer_cert.subject if issuer_cert else subject)
+         .public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(now + datetime.timedelta(days=days[0]))
+         .not_valid_after(now + datetime.timedelta(days=days[1]))
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if usage == "server":
+        b = (b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                             critical=False)
+             .add_extension(x509.SubjectAlternativeName([
+                 x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+                 critical=False))
+    elif usage == "client":
+        b = b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
+                            critical=False)
+    return b.sign(issuer_key, hashes.SHA256()), key

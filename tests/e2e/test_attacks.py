@@ -6,7 +6,6 @@ alice (client certificate CN=alice, O=web) may capture in shop; the token user m
 nowhere (not in the policy). Certificates come from python3-cryptography, so one can be expired.
 """
 
-import datetime
 import http.client
 import json
 import os
@@ -15,32 +14,11 @@ import subprocess
 import time
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
+
+from e2e_util import issue_cert
 
 SPEC = {"targets": [{"namespace": "shop", "pod": "frontend"}], "limits": {"packets": 1}}
-
-
-def _name(cn, org=None):
-    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
-    if org:
-        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
-    return x509.Name(attrs)
-
-
-def _cert(subject, issuer, key, issuer_key, days_from, days_to, ca=False):
-    now = datetime.datetime.now(datetime.timezone.utc)
-    b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
-         .public_key(key.public_key()).serial_number(x509.random_serial_number())
-         .not_valid_before(now + datetime.timedelta(days=days_from))
-         .not_valid_after(now + datetime.timedelta(days=days_to))
-         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if not ca:
-        b = b.add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]),
-                            critical=False)
-    return b.sign(issuer_key, hashes.SHA256())
 
 
 def _write(d, name, cert, key=None):
@@ -58,21 +36,17 @@ def _write(d, name, cert, key=None):
 def mtls(lab, build_dir, ws):
     d = os.path.join(lab.dir, "mtls")
     os.makedirs(d, exist_ok=True)
-    ca_key, other_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(
-        ec.SECP256R1())
-    ca = _cert(_name("netcap client CA"), _name("netcap client CA"), ca_key, ca_key, -1, 7, True)
-    other = _cert(_name("someone else's CA"), _name("someone else's CA"), other_key, other_key,
-                  -1, 7, True)
+    ca, ca_key = issue_cert("netcap client CA", ca=True)
+    other, other_key = issue_cert("someone else's CA", ca=True)
     _write(d, "client-ca", ca)
     certs = {}
-    for name, issuer, issuer_key, start, end in (("alice", ca, ca_key, -1, 7),
-                                                 ("bob", ca, ca_key, -1, 7),
-                                                 ("expired", ca, ca_key, -30, -1),
-                                                 ("stranger", other, other_key, -1, 7)):
-        k = ec.generate_private_key(ec.SECP256R1())
+    for name, issuer, start, end in (("alice", (ca, ca_key), -1, 7),
+                                     ("bob", (ca, ca_key), -1, 7),
+                                     ("expired", (ca, ca_key), -30, -1),
+                                     ("stranger", (other, other_key), -1, 7)):
         cn = {"stranger": "mallory", "bob": "bob"}.get(name, "alice")
-        certs[name] = _write(d, name, _cert(_name(cn, "web"), issuer.subject, k, issuer_key,
-                                            start, end), k)
+        cert, key = issue_cert(cn, issuer, org="web", usage="client", days=(start, end))
+        certs[name] = _write(d, name, cert, key)
     with open(os.path.join(d, "policy.json"), "w") as f:
         json.dump({"users": {"alice": ["shop"]}, "groups": {"ops": ["*"]}}, f)
     lab.start_agent(build_dir, extra_args=["--client-ca", os.path.join(d, "client-ca.crt"),

@@ -17,7 +17,6 @@ then checks what a new TLS connection is served, /metrics and the agent's log:
 
 import datetime
 import http.client
-import ipaddress
 import json
 import os
 import re
@@ -30,9 +29,10 @@ import time
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from e2e_util import issue_cert
 
 import lab as labmod
 
@@ -49,54 +49,6 @@ def _load_lab_ca(lab):
     with open(f["ca_key"], "rb") as fh:
         key = serialization.load_pem_private_key(fh.read(), password=None)
     return ca, key
-
-
-def _server_cert(ca, ca_key, cn):
-    """A server certificate for 127.0.0.1 from ca, with a fresh key and a random serial."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-            .issuer_name(ca.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.SubjectAlternativeName([
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-                critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    return cert, key
-
-
-def _ca_cert(cn):
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    return cert, key
-
-
-def _client_cert(ca, ca_key, cn, org):
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
-                                     x509.NameAttribute(NameOID.ORGANIZATION_NAME, org)]))
-            .issuer_name(ca.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    return cert, key
 
 
 def _pem(cert):
@@ -298,7 +250,7 @@ def certdir(lab):
 @pytest.fixture(scope="module")
 def own_agent(lab, build_dir, certdir):
     ca, ca_key = _load_lab_ca(lab)
-    cert, key = _server_cert(ca, ca_key, "netcap certreload A")
+    cert, key = issue_cert("netcap certreload A", (ca, ca_key), usage="server", days=(-1, 2))
     a = OwnAgent(lab, build_dir, certdir, cert, key)
     a.first = (cert, key)
     yield a
@@ -332,7 +284,7 @@ def test_sighup_serves_the_new_certificate_and_streams_go_on(own_agent, lab, tok
         assert stream.peer_cert == _der(first_cert)
 
         ca, ca_key = _load_lab_ca(lab)
-        cert, key = _server_cert(ca, ca_key, "netcap certreload B")
+        cert, key = issue_cert("netcap certreload B", (ca, ca_key), usage="server", days=(-1, 2))
         _replace(a.cert_path, _pem(cert), 0o644)
         _replace(a.key_path, _key_pem(key))
         a.hup()
@@ -391,7 +343,7 @@ def test_changed_files_are_picked_up_without_a_signal(own_agent, lab):
     a = own_agent
     m0 = a.metrics()
     ca, ca_key = _load_lab_ca(lab)
-    cert, key = _server_cert(ca, ca_key, "netcap certreload C")
+    cert, key = issue_cert("netcap certreload C", (ca, ca_key), usage="server", days=(-1, 2))
     # key first, then the certificate, a moment apart: in between the pair does not match, and
     # the agent must wait for the files to settle rather than count an error
     _replace(a.key_path, _key_pem(key))
@@ -426,18 +378,18 @@ def test_client_ca_reload(lab, build_dir, certdir, token):
     """mTLS: the client CA is re-read with the certificate; a reloaded CA decides at once."""
     d = os.path.join(certdir, "mtls")
     os.makedirs(d, exist_ok=True)
-    old_ca, old_ca_key = _ca_cert("netcap certreload client CA 1")
-    new_ca, new_ca_key = _ca_cert("netcap certreload client CA 2")
+    old_ca, old_ca_key = issue_cert("netcap certreload client CA 1", ca=True, days=(-1, 2))
+    new_ca, new_ca_key = issue_cert("netcap certreload client CA 2", ca=True, days=(-1, 2))
     clients = {}
     for name, ca, ca_key in (("old", old_ca, old_ca_key), ("new", new_ca, new_ca_key)):
-        c, k = _client_cert(ca, ca_key, "alice", "web")
+        c, k = issue_cert("alice", (ca, ca_key), org="web", usage="client", days=(-1, 2))
         clients[name] = (os.path.join(d, f"{name}.crt"), os.path.join(d, f"{name}.key"))
         _replace(clients[name][0], _pem(c), 0o644)
         _replace(clients[name][1], _key_pem(k))
     ca_path = os.path.join(d, "client-ca.crt")
     _replace(ca_path, _pem(old_ca), 0o644)
     lab_ca, lab_ca_key = _load_lab_ca(lab)
-    cert, key = _server_cert(lab_ca, lab_ca_key, "netcap certreload mTLS")
+    cert, key = issue_cert("netcap certreload mTLS", (lab_ca, lab_ca_key), usage="server", days=(-1, 2))
     a = OwnAgent(lab, build_dir, d, cert, key, extra=["--client-ca", ca_path])
     try:
         assert a.get("/v1/pods", client=clients["old"])[0] == 200
