@@ -33,11 +33,15 @@
 #define CAPTURE_MAX_ACTIVE 16
 /* Bytes buffered between a capture and its client. */
 #define CAPTURE_RING_SIZE (8u << 20)
-/* Kernel ring (TPACKET_V3) of each capture socket. With the stream ring it buffers a burst: a
- * packet that does not fit in the stream ring waits in this one (bench/: trafgen sends a second's
- * packets in ~50 ms bursts; 16 MiB delivered 98.8 % of 1514 B frames at 25k pps, 32 MiB 100 %),
- * and a stalled client keeps the agent at ~52 MiB RSS. */
-#define CAPTURE_PCAP_BUFFER (32 << 20)
+/* The kernel ring (TPACKET_V3) of each capture socket is the request's bufferMiB (default
+ * REQUEST_BUFFER_DEFAULT_MIB, 32). With the stream ring it buffers a burst: a packet that does not
+ * fit in the stream ring waits in this one (bench/: trafgen sends a second's packets in ~50 ms
+ * bursts; 16 MiB delivered 98.8 % of 1514 B frames at 25k pps, 32 MiB 100 %), and a stalled
+ * client keeps the agent at ~52 MiB RSS. The kernel allocates these rings outside the agent's
+ * memory cgroup, so their sum is capped by a budget (--capture-buffer-budget): a capture that
+ * would exceed it gets 429 CaptureBufferBudget. The default holds CAPTURE_MAX_ACTIVE captures of
+ * one pod at the default size. */
+#define CAPTURE_BUFFER_BUDGET_DEFAULT_MIB 512
 
 struct capture;
 
@@ -85,6 +89,9 @@ void capture_release(void *cls);
 void capture_stop_all(const char *reason);
 /* Wait up to timeout_ms for every capture to be freed; 0 when none is left, else -1. */
 int capture_wait_idle(int timeout_ms);
+
+/* The most kernel capture ring memory all captures together may have (bytes). */
+void capture_set_buffer_budget(uint64_t bytes);
 
 /* Prometheus text for GET /metrics (malloc'd), or NULL. */
 char *capture_metrics(void);

@@ -45,6 +45,7 @@
 struct options {
     const char *listen, *cert, *key, *tokens, *pods, *node, *kubeconfig, *exclude;
     const char *client_ca, *policy;
+    unsigned long buffer_budget_mib;
     bool in_cluster;
     bool cluster; /* resolved: cluster mode is on */
 };
@@ -84,8 +85,11 @@ static void usage(FILE *f)
         "Both:\n"
         "  --node-name NAME         this node's name (default: $NODE_NAME, else the host name)\n"
         "  --exclude-namespaces NS,...  never capture in these namespaces (e.g. kube-system)\n"
+        "  --capture-buffer-budget MIB  the most memory the kernel capture rings of all\n"
+        "                           captures may take together (default %d); a capture that\n"
+        "                           would need more is refused (429)\n"
         "  --help                   show this help\n",
-        NCAP_VERSION, TLS_RELOAD_CHECK_SECONDS);
+        NCAP_VERSION, TLS_RELOAD_CHECK_SECONDS, CAPTURE_BUFFER_BUDGET_DEFAULT_MIB);
 }
 
 static int parse_args(int argc, char **argv, struct options *o, char *err)
@@ -102,10 +106,12 @@ static int parse_args(int argc, char **argv, struct options *o, char *err)
         {"exclude-namespaces", required_argument, NULL, 'x'},
         {"client-ca", required_argument, NULL, 'C'},
         {"policy-file", required_argument, NULL, 'P'},
+        {"capture-buffer-budget", required_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
+    o->buffer_budget_mib = CAPTURE_BUFFER_BUDGET_DEFAULT_MIB;
     opterr = 0;
     int ch;
     while ((ch = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
@@ -143,6 +149,16 @@ static int parse_args(int argc, char **argv, struct options *o, char *err)
         case 'P':
             o->policy = optarg;
             break;
+        case 'B': {
+            char *end;
+            errno = 0;
+            o->buffer_budget_mib = strtoul(optarg, &end, 10);
+            if (errno || end == optarg || *end || optarg[0] == '-' || o->buffer_budget_mib < 2 ||
+                o->buffer_budget_mib > (1ul << 20))
+                return ncap_fail(err, "--capture-buffer-budget %s is not a number of MiB from 2 "
+                                      "to 1048576", optarg);
+            break;
+        }
         case 'h':
             usage(stdout);
             exit(0);
@@ -241,8 +257,9 @@ static void log_start(const struct options *o, struct agent *a)
         snprintf(excluded + strlen(excluded), sizeof(excluded) - strlen(excluded), "%s%s",
                  i ? "," : "", a->excluded.names[i]);
     agent_log("listening on %s as node %s: %s; %zu of %zu pods are local, %zu services; "
-              "excluded namespaces: %s",
-              o->listen, o->node, modes, n_local, n_pods, n_svcs, *excluded ? excluded : "none");
+              "excluded namespaces: %s; capture buffer budget %lu MiB",
+              o->listen, o->node, modes, n_local, n_pods, n_svcs, *excluded ? excluded : "none",
+              o->buffer_budget_mib);
 }
 
 int main(int argc, char **argv)
@@ -262,6 +279,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "netcap-agent: %s\n", err);
         return 1;
     }
+    capture_set_buffer_budget((uint64_t)o.buffer_budget_mib << 20);
     if (!o.node && getenv("NODE_NAME") && *getenv("NODE_NAME"))
         o.node = getenv("NODE_NAME");
     if (!o.node) {

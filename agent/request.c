@@ -153,7 +153,7 @@ static int parse_targets(const cJSON *arr, struct capture_spec *s, char *err)
     return 0;
 }
 
-/* filter, snaplen, limits, direction and sample: the same in a request and in a PodCapture's
+/* filter, snaplen, limits, direction, sample and bufferMiB: the same in a request and in a PodCapture's
  * spec. prefix ("" or "spec.") makes the sentences name the field as the client wrote it. */
 static int parse_options(const cJSON *root, struct capture_spec *s, const char *prefix, char *err)
 {
@@ -191,13 +191,18 @@ static int parse_options(const cJSON *root, struct capture_spec *s, const char *
         return ncap_fail(err, "%snameRecords must be true or false", prefix);
     s->name_records = !nr || cJSON_IsTrue(nr);
 
-    uint64_t snaplen = NCAP_SNAPLEN_DEFAULT, sample = 1;
-    char fsn[64], fsa[64];
+    uint64_t snaplen = NCAP_SNAPLEN_DEFAULT, sample = 1, buffer = REQUEST_BUFFER_DEFAULT_MIB;
+    char fsn[64], fsa[64], fbu[64];
     snprintf(fsn, sizeof(fsn), "%ssnaplen", prefix);
     snprintf(fsa, sizeof(fsa), "%ssample", prefix);
+    snprintf(fbu, sizeof(fbu), "%sbufferMiB", prefix);
     if (get_uint(root, "snaplen", fsn, NCAP_SNAPLEN_MAX, &snaplen, err) < 0 ||
-        get_uint(root, "sample", fsa, UINT32_MAX, &sample, err) < 0)
+        get_uint(root, "sample", fsa, UINT32_MAX, &sample, err) < 0 ||
+        get_uint(root, "bufferMiB", fbu, REQUEST_BUFFER_MAX_MIB, &buffer, err) < 0)
         return -1;
+    if (buffer < 2)
+        return ncap_fail(err, "%s must be at least 2 (two 1 MiB blocks)", fbu);
+    s->buffer_mib = (uint32_t)buffer;
     if (snaplen == 0)
         return ncap_fail(err, "%s must be at least 1", fsn);
     if (sample == 0)
@@ -221,8 +226,9 @@ static int parse_options(const cJSON *root, struct capture_spec *s, const char *
 
 static int parse_direct(const cJSON *root, struct capture_spec *s, char *err)
 {
-    static const char *const keys[] = {"targets", "filter",    "match",  "snaplen",     "limits",
-                                       "direction", "sample", "nameRecords", NULL};
+    static const char *const keys[] = {"targets", "filter",      "match",     "snaplen",
+                                       "limits",  "direction",   "sample",    "nameRecords",
+                                       "bufferMiB", NULL};
     if (check_keys(root, keys, "the request", err) < 0 ||
         parse_targets(cJSON_GetObjectItemCaseSensitive(root, "targets"), s, err) < 0)
         return -1;
@@ -323,7 +329,8 @@ int podcapture_spec_parse(const cJSON *spec, struct podcapture_spec *out, char *
 {
     static const char *const keys[] = {"pods",        "selector",      "interface", "filter",
                                        "match",       "snaplen",       "limits",    "direction",
-                                       "sample",      "nameRecords",   "streamKeyHash", NULL};
+                                       "sample",      "nameRecords",   "bufferMiB", "streamKeyHash",
+                                       NULL};
     memset(out, 0, sizeof(*out));
     int rc = -1;
     if (!cJSON_IsObject(spec)) {

@@ -22,6 +22,10 @@ struct target_spec {
     char *interface; /* "eth0" unless given */
 };
 
+/* "bufferMiB": the kernel ring of each pod's capture socket, like dumpcap -B. */
+#define REQUEST_BUFFER_DEFAULT_MIB 32
+#define REQUEST_BUFFER_MAX_MIB 256
+
 struct capture_spec {
     struct target_spec *targets;
     size_t n_targets;
@@ -30,6 +34,7 @@ struct capture_spec {
     uint64_t max_packets, max_seconds, max_bytes; /* 0 = no limit */
     enum capture_direction direction;
     uint32_t sample; /* keep 1 of N */
+    uint32_t buffer_mib; /* each target's kernel ring, MiB ("bufferMiB"; 0 = the default) */
     bool name_records; /* send NRBs naming pod and service IPs (default true) */
 };
 

@@ -10,6 +10,9 @@
 #    netcap = netcap-agent (direct mode, TLS, capturing bvB in bnB as pod bench/rx) -> HTTPS ->
 #    netcap-extcap --capture --fifo FIFO -> dumpcap -i FIFO -w OUT.pcapng, exactly Wireshark's chain.
 #    CPU counted: agent + extcap; dumpcap (the fifo reader) reported apart, as for sshdump.
+#    NC_BUFFER_MIB (default 64, as the references' tcpdump -B 65536): the agent's kernel ring.
+#    NETCAP_PERF=DIR: also profile the agent and the extcap with perf (DIR/<run>/*.perf.txt) and
+#    count every thread's context switches (DIR/<run>/ctxt.txt).
 #
 # Needs root, a build (NETCAP_BUILD_DIR, default ./build) and ../shared beside the repository.
 # Everything is started by PID and stopped by PID; the harness removes its namespaces on exit.
@@ -21,6 +24,9 @@ BUILD=${NETCAP_BUILD_DIR:-$REPO/build}
 AGENT_BIN=$BUILD/agent/netcap-agent
 EXTCAP_BIN=$BUILD/extcap/netcap-extcap
 NC_DIR=/tmp/bench-netcap
+# The agent's kernel ring for the captured pod (--buffer-size, MiB): the references capture with
+# tcpdump -B 65536, so netcap gets the same 64 MiB unless told otherwise.
+NC_BUFFER_MIB=${NC_BUFFER_MIB:-64}
 CEILING_FRAMES_60=${CEILING_FRAMES_60:-1000000}     # about 90 MB of pcapng
 CEILING_FRAMES_1514=${CEILING_FRAMES_1514:-200000}  # about 310 MB
 
@@ -86,7 +92,17 @@ nc_setup_once() {
 EOF
 }
 
-cap_netcap_desc="netcap-agent (direct mode, TLS) in the root netns capturing bvB as pod bench/rx -> netcap-extcap --capture --fifo FIFO -> dumpcap -q -i FIFO -w OUT.pcapng"
+# Context switches of every thread of the agent and the extcap (perf mode): "label pid/tid name vol invol"
+nc_ctxt() {
+  local pid t
+  for pid in "$NC_AGENT_PID" "$NC_EXT_PID"; do
+    for t in /proc/"$pid"/task/*; do
+      awk -v l="$1" -v id="$pid/${t##*/}" '/^Name:/ {n=$2} /^voluntary_ctxt/ {v=$2}
+        /^nonvoluntary_ctxt/ {print l, id, n, v, $2}' "$t/status" 2>/dev/null
+    done
+  done
+}
+cap_netcap_desc="netcap-agent (direct mode, TLS) in the root netns capturing bvB as pod bench/rx -> netcap-extcap --capture --fifo FIFO --buffer-size $NC_BUFFER_MIB -> dumpcap -q -i FIFO -w OUT.pcapng"
 cap_netcap_start() {
   local dir=$1 out=$1/out.pcapng
   nc_setup_once
@@ -109,7 +125,8 @@ cap_netcap_start() {
   local t0; t0=$(now_us)
   "$EXTCAP_BIN" --capture --extcap-interface netcap-extcap --fifo "$dir/fifo" \
     --agent-url "https://127.0.0.1:$NC_PORT" --ca-file "$NC_DIR/ca.crt" --token-file "$NC_DIR/token" \
-    --namespace bench --pod rx --interface "$VETH_B" > "$dir/extcap.log" 2>&1 &
+    --namespace bench --pod rx --interface "$VETH_B" --buffer-size "$NC_BUFFER_MIB" \
+    > "$dir/extcap.log" 2>&1 &
   NC_EXT_PID=$!; track "$NC_EXT_PID"
   # the extcap writes only to the fifo: its first write is the headers (SHB, IDB, names), the next
   # one holds the first packet; "first" is when dumpcap's file has a packet
@@ -138,6 +155,14 @@ cap_netcap_start() {
   CAP_TTFP_MS=$(( (first - t0) / 1000 ))
   CAP_CPU_PIDS="netcap-agent=$NC_AGENT_PID netcap-extcap=$NC_EXT_PID"
   CAP_AUX_PIDS="dumpcap=$NC_DC_PID"
+  if [ -n "${NETCAP_PERF:-}" ]; then   # profile the chain: NETCAP_PERF=DIR bash bench/capture.sh ...
+    NC_PERF_OUT=$NETCAP_PERF/$(basename "$dir"); mkdir -p "$NC_PERF_OUT"
+    perf record -q -F 1999 -g -o "$NC_PERF_OUT/agent.perf" -p "$NC_AGENT_PID" > /dev/null 2>&1 &
+    NC_PERF_PIDS="$!"
+    perf record -q -F 1999 -g -o "$NC_PERF_OUT/extcap.perf" -p "$NC_EXT_PID" > /dev/null 2>&1 &
+    NC_PERF_PIDS="$NC_PERF_PIDS $!"
+    nc_ctxt start >> "$NC_PERF_OUT/ctxt.txt"
+  fi
   sleep 0.1
 }
 # Bytes moved, in 64 KiB steps: the agent's statistics blocks (100 B per second) must not look
@@ -146,6 +171,17 @@ cap_netcap_progress() { echo $(( ($(io_field "$NC_DC_PID" rchar) + $(io_field "$
 cap_netcap_stop() {
   local dir=$1 arrived=$2
   # as Wireshark stops an extcap: SIGTERM; it ends its stream and closes the fifo; dumpcap ends
+  if [ -n "${NC_PERF_PIDS:-}" ]; then
+    nc_ctxt stop >> "$NC_PERF_OUT/ctxt.txt"
+    local p; for p in $NC_PERF_PIDS; do kill -INT "$p" 2>/dev/null; done
+    for p in $NC_PERF_PIDS; do wait "$p" 2>/dev/null; done
+    for p in agent extcap; do
+      perf report -i "$NC_PERF_OUT/$p.perf" --stdio --no-children --percent-limit 0.5 -g none \
+        > "$NC_PERF_OUT/$p.perf.txt" 2>/dev/null
+      log "perf profile of netcap-$p: $NC_PERF_OUT/$p.perf.txt"
+    done
+    NC_PERF_PIDS=""
+  fi
   kill -TERM "$NC_EXT_PID" 2>/dev/null
   wait_pid "$NC_EXT_PID" 20 || { log "netcap-extcap did not exit, KILL"; stop_child "$NC_EXT_PID" KILL; }
   wait_pid "$NC_DC_PID" 20 || { log "dumpcap did not exit, TERM"; stop_child "$NC_DC_PID" TERM; }

@@ -241,6 +241,13 @@ void config_print_args(FILE *out, const struct options *o)
             "{group=Filter and limits}\n",
             CONFIG_ARG_SAMPLE);
     fprintf(out,
+            "arg {number=%d}{call=--buffer-size}{display=Buffer size (MiB)}{type=unsigned}"
+            "{default=" OPTIONS_DEFAULT_BUFFER_SIZE "}{range=2,256}"
+            "{tooltip=The agent's kernel capture buffer for each pod: larger holds longer bursts "
+            "when the link to Wireshark is slower than the traffic (or NETCAP_BUFFER_SIZE)}"
+            "{group=Filter and limits}\n",
+            CONFIG_ARG_BUFFER_SIZE);
+    fprintf(out,
             "arg {number=%d}{call=--direction}{display=Direction}{type=selector}"
             "{tooltip=Packets to the pod (in), from the pod (out) or both (or NETCAP_DIRECTION)}"
             "{required=false}{group=Filter and limits}\n",

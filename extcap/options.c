@@ -65,6 +65,7 @@ enum opt_id {
     OPT_MAX_BYTES,
     OPT_SNAPLEN,
     OPT_SAMPLE,
+    OPT_BUFFER_SIZE,
     OPT_DIRECTION,
     OPT_PROTO,
     OPT_IP_VERSION,
@@ -122,6 +123,7 @@ static const struct opt_def defs[OPT_COUNT] = {
     [OPT_MAX_BYTES] = {"max-bytes", 1, "NETCAP_MAX_BYTES", OPTIONS_DEFAULT_MAX_BYTES},
     [OPT_SNAPLEN] = {"snaplen", 1, "NETCAP_SNAPLEN", OPTIONS_DEFAULT_SNAPLEN},
     [OPT_SAMPLE] = {"sample", 1, "NETCAP_SAMPLE", OPTIONS_DEFAULT_SAMPLE},
+    [OPT_BUFFER_SIZE] = {"buffer-size", 1, "NETCAP_BUFFER_SIZE", OPTIONS_DEFAULT_BUFFER_SIZE},
     [OPT_DIRECTION] = {"direction", 1, "NETCAP_DIRECTION", NULL},
     [OPT_PROTO] = {"proto", 1, "NETCAP_PROTO", NULL},
     [OPT_IP_VERSION] = {"ip-version", 1, "NETCAP_IP_VERSION", NULL},
@@ -334,8 +336,12 @@ int options_parse(struct options *o, int argc, char **argv, char *err)
         parse_unsigned(&src[OPT_MAX_SECONDS], &o->max_seconds, err) < 0 ||
         parse_unsigned(&src[OPT_MAX_BYTES], &o->max_bytes, err) < 0 ||
         parse_unsigned(&src[OPT_SNAPLEN], &o->snaplen, err) < 0 ||
-        parse_unsigned(&src[OPT_SAMPLE], &o->sample, err) < 0)
+        parse_unsigned(&src[OPT_SAMPLE], &o->sample, err) < 0 ||
+        parse_unsigned(&src[OPT_BUFFER_SIZE], &o->buffer_mib, err) < 0)
         return -1;
+    if (o->buffer_mib < 2 || o->buffer_mib > OPTIONS_MAX_BUFFER_SIZE)
+        return ncap_fail(err, "%s must be from 2 to %d MiB, not %lu", src[OPT_BUFFER_SIZE].origin,
+                         OPTIONS_MAX_BUFFER_SIZE, o->buffer_mib);
     if (o->snaplen < 1 || o->snaplen > NCAP_SNAPLEN_MAX)
         return ncap_fail(err, "%s must be from 1 to %u bytes, not %lu", src[OPT_SNAPLEN].origin,
                          NCAP_SNAPLEN_MAX, o->snaplen);
@@ -373,6 +379,7 @@ int options_add_spec(const struct options *o, cJSON *obj, char *err)
              cJSON_AddNumberToObject(limits, "bytes", (double)o->max_bytes) &&
              cJSON_AddStringToObject(obj, "direction", o->direction) &&
              cJSON_AddNumberToObject(obj, "sample", (double)o->sample) &&
+             cJSON_AddNumberToObject(obj, "bufferMiB", (double)o->buffer_mib) &&
              cJSON_AddBoolToObject(obj, "nameRecords", o->name_records);
     if (!ok) {
         if (match && !cJSON_GetObjectItemCaseSensitive(obj, "match"))
@@ -478,6 +485,9 @@ void options_print_usage(void)
            "  --snaplen N                keep at most N bytes of each packet (default "
            OPTIONS_DEFAULT_SNAPLEN ")\n"
            "  --sample N                 keep one packet in N (default 1: every packet)\n"
+           "  --buffer-size MIB          the agent's kernel capture buffer for each pod, which\n"
+           "                             holds bursts (default " OPTIONS_DEFAULT_BUFFER_SIZE
+           ", like dumpcap -B)\n"
            "  --direction DIR            both, in (to the pod) or out (from the pod)\n"
            "  --proto LIST               protocols: tcp, udp, icmp, icmp6, sctp, arp\n"
            "  --ip-version V             4, 6 or any\n"

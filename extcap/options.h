@@ -28,6 +28,8 @@
 #define OPTIONS_DEFAULT_MAX_BYTES "0"
 #define OPTIONS_DEFAULT_SNAPLEN "262144"
 #define OPTIONS_DEFAULT_SAMPLE "1"
+#define OPTIONS_DEFAULT_BUFFER_SIZE "32" /* MiB: the agent's default kernel ring */
+#define OPTIONS_MAX_BUFFER_SIZE 256
 
 /* The namespace when neither the user nor the kubeconfig context names one (as kubectl). */
 #define OPTIONS_FALLBACK_NAMESPACE "default"
@@ -89,6 +91,7 @@ struct options {
     unsigned long max_bytes;
     unsigned long snaplen;
     unsigned long sample;      /* keep 1 of N */
+    unsigned long buffer_mib;  /* kernel capture ring per pod, like dumpcap -B */
     const char *direction;     /* "both", "in", "out" */
     struct ncap_match_text match; /* structured filter texts (common/bpfspec.h) */
     int name_records;          /* ask the agent for NRBs (not --no-name-records) */
@@ -102,7 +105,7 @@ struct options {
  * The strings point into argv and the environment. */
 int options_parse(struct options *o, int argc, char **argv, char *err);
 
-/* Adds filter, match, snaplen, limits, direction, sample and nameRecords (API.md) to obj, as
+/* Adds filter, match, snaplen, limits, direction, sample, bufferMiB and nameRecords (API.md) to obj, as
  * both the direct request and a PodCapture's spec carry them. 0, or -1 with err. */
 int options_add_spec(const struct options *o, cJSON *obj, char *err);
 

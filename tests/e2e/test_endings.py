@@ -121,11 +121,11 @@ def _steady_resources(lab, tries=20):
     return last
 
 
-def _open_stream(lab, token):
+def _open_stream(lab, token, **options):
     ctx = ssl.create_default_context(cafile=lab.state["files"]["ca"])
     s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", lab.state["agent"]["port"]), 10),
                         server_hostname="127.0.0.1")
-    body = json.dumps({"targets": [{"namespace": "shop", "pod": "frontend"}]}).encode()
+    body = json.dumps({"targets": [{"namespace": "shop", "pod": "frontend"}], **options}).encode()
     s.sendall(b"POST /v1/captures HTTP/1.1\r\nHost: agent\r\nAuthorization: Bearer "
               + token.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: "
               + str(len(body)).encode() + b"\r\n\r\n" + body)
@@ -176,6 +176,34 @@ def test_too_many_captures_is_429(ws, lab, token):
         for s in socks:
             s.close()
     assert _until(lambda: (lab.metrics() or {}).get("netcap_captures_active") == 0, 10)
+
+
+def test_capture_buffers_have_a_budget(ws, lab, token):
+    """The kernel rings of all captures together stay within --capture-buffer-budget (512 MiB by
+    default): two captures of 256 MiB fill it, a third capture is refused with 429 and a
+    sentence, in Wireshark too, and the budget comes back when they end."""
+    socks = []
+    try:
+        for _ in range(2):
+            s, head = _open_stream(lab, token, bufferMiB=256)
+            assert head.startswith(b"HTTP/1.1 200"), head
+            socks.append(s)
+        m = lab.metrics() or {}
+        assert m.get("netcap_capture_buffer_bytes") == 512 << 20, m
+        assert m.get("netcap_capture_buffer_budget_bytes") == 512 << 20, m
+        s, head = _open_stream(lab, token, bufferMiB=2)
+        socks.append(s)
+        assert head.startswith(b"HTTP/1.1 429"), head
+        p = lab.tshark(["-i", "netcap-extcap", "-c", "1"], timeout=60)
+        lines = extcap_lines(p.stderr)
+        assert p.returncode != 0 and len(lines) == 1, p.stderr
+        assert "cannot give this capture 32 MiB of capture buffer: 512 of its 512 MiB" in lines[0], \
+            lines
+    finally:
+        for s in socks:
+            s.close()
+    assert _until(lambda: (lab.metrics() or {}).get("netcap_capture_buffer_bytes") == 0, 10), \
+        lab.metrics()
 
 
 def _ended(pid):

@@ -172,6 +172,20 @@ def test_sampling_and_snaplen(lab, udp_echo):
     assert all(int(p["frame.cap_len"]) == 100 and int(p["frame.len"]) == 342 for p in pkts), pkts
 
 
+def test_buffer_size_reaches_the_agent(lab, udp_echo):
+    """--buffer-size (Wireshark's "Buffer size (MiB)") sizes the agent's kernel ring for the pod,
+    as dumpcap -B does; the capture is otherwise the same, and the audit line says the size."""
+    pkts = capture(lab, "buffer.pcapng", {"proto": "udp", "buffersize": "64"}, 8)
+    assert all(p["udp.srcport"] for p in pkts)
+    audits = [line for line in lab.agent_log(400).splitlines() if "sample 1 buffer " in line]
+    assert audits and "buffer 64 MiB;" in audits[-1], audits[-3:]
+    p = lab.tshark(["-i", IFACE, "-c", "1", "-o", f"{PREF}.buffersize:1"], timeout=60)
+    assert p.returncode != 0
+    lines = extcap_lines(p.stderr)
+    assert len(lines) == 1 and "--buffer-size must be from 2 to 256 MiB, not 1" in lines[0], \
+        p.stderr
+
+
 def test_bad_structured_value_is_one_sentence(ws, lab):
     p = lab.tshark(["-i", IFACE, "-c", "1", "-o", f"{PREF}.port:80,http"], timeout=60)
     assert p.returncode != 0

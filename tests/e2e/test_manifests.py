@@ -47,7 +47,8 @@ def test_crd_schema_covers_the_podcapture_the_extcap_writes():
     props = v["schema"]["openAPIV3Schema"]["properties"]
     assert set(props["spec"]["properties"]) == {"pods", "selector", "interface", "filter",
                                                 "match", "snaplen", "limits", "direction",
-                                                "sample", "nameRecords", "streamKeyHash"}
+                                                "sample", "bufferMiB", "nameRecords",
+                                                "streamKeyHash"}
     # the structured filter: exactly the keys the agent accepts (common/bpfspec.h)
     with open(os.path.join(REPO, "common", "bpfspec.h")) as f:
         keys = re.search(r"#define NCAP_MATCH_KEYS(.*?)\n\n", f.read(), re.S).group(1)
