@@ -31,7 +31,9 @@
 
 #define MAX_IPS 16
 #define IP_LEN 64
+#ifndef ANSWER_SECONDS /* tests/unit/test_broker.c sets it shorter */
 #define ANSWER_SECONDS 30
+#endif
 
 struct request {
     uint64_t seq;
@@ -387,9 +389,12 @@ int broker_open(const struct ncap_pod_meta *pod, const char *ifname, uint8_t mac
             close(fd);
     int e = errno;
     pthread_mutex_unlock(&b_mu);
-    if (rc < 0)
-        return ncap_fail(err, "the agent's capture broker did not answer (%s)",
-                         e == EAGAIN || e == EWOULDBLOCK ? "for 30 s" : "it has ended");
+    if (rc < 0) {
+        if (e == EAGAIN || e == EWOULDBLOCK)
+            return ncap_fail(err, "the agent's capture broker did not answer for %d s",
+                             ANSWER_SECONDS);
+        return ncap_fail(err, "the agent's capture broker did not answer (it has ended)");
+    }
     if (r.reason == B_OK && fd >= 0) {
         memcpy(mac, r.mac, 6);
         return fd;
