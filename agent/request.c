@@ -201,7 +201,7 @@ static int parse_options(const cJSON *root, struct capture_spec *s, const char *
         get_uint(root, "bufferMiB", fbu, REQUEST_BUFFER_MAX_MIB, &buffer, err) < 0)
         return -1;
     if (buffer < 2)
-        return ncap_fail(err, "%s must be at least 2 (two 1 MiB blocks)", fbu);
+        return ncap_fail(err, "%s must be at least 2 (MiB)", fbu);
     s->buffer_mib = (uint32_t)buffer;
     if (snaplen == 0)
         return ncap_fail(err, "%s must be at least 1", fsn);

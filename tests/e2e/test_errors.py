@@ -103,7 +103,7 @@ def test_api_errors(agent, token):
     assert "snaplen" in msg, msg
     st, _, body = agent.request("POST", "/v1/captures", {**spec, "bufferMiB": 1}, token=token)
     msg = _error(agent, st, body, token, 400, "BadRequest")
-    assert msg == "bufferMiB must be at least 2 (two 1 MiB blocks)", msg
+    assert msg == "bufferMiB must be at least 2 (MiB)", msg
     st, _, body = agent.request("POST", "/v1/captures", {**spec, "bufferMiB": 257}, token=token)
     msg = _error(agent, st, body, token, 400, "BadRequest")
     assert msg == "bufferMiB must be at most 256", msg
