@@ -2,7 +2,8 @@
 # bench/stall.sh - a client that stops reading: the agent must stay flat in memory and count
 # every packet it could not deliver.
 #
-#   bash bench/stall.sh [SECONDS] [PPS]        (defaults 60 and 50000; 60-byte UDP frames)
+#   bash bench/stall.sh [SECONDS] [PPS] [BUFFER_MIB]   (defaults 60, 50000 and the agent's
+#                                                      default buffer; 60-byte UDP frames)
 #
 # Two netns (bsA -> bsB over a veth, 10.202.0.0/24, made unreachable in the root netns first),
 # netcap-agent (direct mode, TLS) capturing bsB's veth as pod bench/rx, and a client that sends the
@@ -16,6 +17,7 @@ BUILD=${NETCAP_BUILD_DIR:-$HERE/../build}
 AGENT=$BUILD/agent/netcap-agent
 SECS=${1:-60}
 PPS=${2:-50000}
+BUFFER_MIB=${3:-}
 D=$(mktemp -d /tmp/bench-stall.XXXXXX)
 NS_A=bsA; NS_B=bsB; IP_A=10.202.0.1; IP_B=10.202.0.2; NET=10.202.0.0/24
 PIDS=()
@@ -69,7 +71,7 @@ rss() { awk '/VmRSS/ {print $2}' "/proc/$APID/status"; }
 RSS0=$(rss)
 
 # the stalled client: request, headers, then it reads nothing until told (SIGUSR1), then drains
-/usr/bin/python3 - "$PORT" "$D/ca.crt" "$TOKEN" > "$D/client.out" <<'EOF' &
+/usr/bin/python3 - "$PORT" "$D/ca.crt" "$TOKEN" "$BUFFER_MIB" > "$D/client.out" <<'EOF' &
 import json, signal, socket, ssl, sys, time
 port, ca, token = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 go = []
@@ -77,7 +79,10 @@ signal.signal(signal.SIGUSR1, lambda *a: go.append(1))
 ctx = ssl.create_default_context(cafile=ca)
 s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="127.0.0.1")
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-body = json.dumps({"targets": [{"namespace": "bench", "pod": "rx", "interface": "bsvB"}]}).encode()
+req = {"targets": [{"namespace": "bench", "pod": "rx", "interface": "bsvB"}]}
+if sys.argv[4]:
+    req["bufferMiB"] = int(sys.argv[4])
+body = json.dumps(req).encode()
 s.sendall(b"POST /v1/captures HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer " + token.encode()
           + b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
 print(s.recv(200).split(b"\r\n")[0].decode(), flush=True)
