@@ -44,6 +44,7 @@
 #define STREAMS_STEP_MAX_MS 1000u
 #define STREAMS_ERROR_BODY_MAX (64 * 1024)
 #define STREAMS_OUT_MAX (256 * 1024)
+#define STREAMS_DIRECT_MIN (8 * 1024)
 
 struct clock {
     uint64_t last_wall;
@@ -168,9 +169,12 @@ static int emit(const uint8_t *data, size_t len, void *ud)
 {
     struct runner *r = ud;
 
-    if (r->out.len + len > STREAMS_OUT_MAX && flush_out(r) < 0)
+    /* A run of packet blocks (with one source, everything an HTTP chunk brought) goes to the
+     * fifo straight from the merger, after whatever small blocks wait before it: copying it
+     * into r->out first was one more copy of every packet (perf). */
+    if ((r->out.len + len > STREAMS_OUT_MAX || len >= STREAMS_DIRECT_MIN) && flush_out(r) < 0)
         return -1;
-    if (len >= STREAMS_OUT_MAX) {
+    if (len >= STREAMS_DIRECT_MIN) {
         r->fifo_result = platform_fifo_write(r->fifo, data, len, r->fifo_err);
         return r->fifo_result == PLATFORM_IO_OK ? 0 : -1;
     }
