@@ -13,6 +13,9 @@
 #    NC_BUFFER_MIB (default 64, as the references' tcpdump -B 65536): the agent's kernel ring.
 #    NETCAP_PERF=DIR: also profile the agent and the extcap with perf (DIR/<run>/*.perf.txt) and
 #    count every thread's context switches (DIR/<run>/ctxt.txt).
+#    NETCAP_EXTCAP_WRAP="valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p" (and
+#    NETCAP_AGENT_WRAP): run the extcap (the agent) under a wrapper, e.g. to count instructions
+#    per packet; the run's CPU and delivery numbers are then the wrapper's, not netcap's.
 #
 # Needs root, a build (NETCAP_BUILD_DIR, default ./build) and ../shared beside the repository.
 # Everything is started by PID and stopped by PID; the harness removes its namespaces on exit.
@@ -107,7 +110,8 @@ cap_netcap_start() {
   local dir=$1 out=$1/out.pcapng
   nc_setup_once
   NC_PORT=$(( 20000 + RANDOM % 20000 ))
-  "$AGENT_BIN" --listen "127.0.0.1:$NC_PORT" --tls-cert "$NC_DIR/server.crt" --tls-key "$NC_DIR/server.key" \
+  # shellcheck disable=SC2086 # NETCAP_AGENT_WRAP is a command line, split on purpose
+  ${NETCAP_AGENT_WRAP:-} "$AGENT_BIN" --listen "127.0.0.1:$NC_PORT" --tls-cert "$NC_DIR/server.crt" --tls-key "$NC_DIR/server.key" \
     --token-auth-file "$NC_DIR/tokens.csv" --pods-file "$NC_DIR/pods.json" --node-name bench \
     > "$dir/agent.log" 2>&1 &
   NC_AGENT_PID=$!; track "$NC_AGENT_PID"
@@ -123,7 +127,8 @@ cap_netcap_start() {
   local ping_pid=$!; track "$ping_pid"
   sleep 0.2
   local t0; t0=$(now_us)
-  "$EXTCAP_BIN" --capture --extcap-interface netcap-extcap --fifo "$dir/fifo" \
+  # shellcheck disable=SC2086 # NETCAP_EXTCAP_WRAP is a command line, split on purpose
+  ${NETCAP_EXTCAP_WRAP:-} "$EXTCAP_BIN" --capture --extcap-interface netcap-extcap --fifo "$dir/fifo" \
     --agent-url "https://127.0.0.1:$NC_PORT" --ca-file "$NC_DIR/ca.crt" --token-file "$NC_DIR/token" \
     --namespace bench --pod rx --interface "$VETH_B" --buffer-size "$NC_BUFFER_MIB" \
     > "$dir/extcap.log" 2>&1 &

@@ -170,6 +170,32 @@ size_t ncap_pcapng_epb_size(uint32_t caplen, uint32_t flags, size_t custom_len)
     return 32 + PAD4(caplen) + opts;
 }
 
+/* The EPB writer runs once per captured packet: it fills the block through one pointer, with
+ * fixed-size copies and padding the compiler inlines (callgrind: the put_* helpers and their
+ * memset calls for 0-3 pad bytes were a third of the agent's encoding instructions). */
+static uint8_t *wr32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+    return p + 4;
+}
+
+/* An option header: code and length, 16 bits each. */
+static uint8_t *wr_opt(uint8_t *p, uint16_t code, size_t len)
+{
+    uint16_t l = (uint16_t)len;
+    memcpy(p, &code, 2);
+    memcpy(p + 2, &l, 2);
+    return p + 4;
+}
+
+/* n (0-3) zero bytes. Writes 4: every block ends with at least its 4-byte total length after
+ * any padding, inside the reserved size, so the extra bytes are overwritten next. */
+static uint8_t *pad(uint8_t *p, size_t n)
+{
+    memset(p, 0, 4);
+    return p + n;
+}
+
 int ncap_pcapng_write_epb(ncap_buf *b, const struct ncap_pcapng_epb *epb, char *err)
 {
     size_t custom_len = epb->custom ? epb->custom_len : 0;
@@ -181,28 +207,32 @@ int ncap_pcapng_write_epb(ncap_buf *b, const struct ncap_pcapng_epb *epb, char *
     size_t total = ncap_pcapng_epb_size(epb->caplen, epb->flags, custom_len);
     if (ncap_buf_reserve(b, total, err) < 0)
         return -1;
-    put_u32(b, NCAP_BT_EPB);
-    put_u32(b, (uint32_t)total);
-    put_u32(b, epb->if_id);
-    put_u64_halves(b, epb->ts);
-    put_u32(b, epb->caplen);
-    put_u32(b, epb->origlen);
-    put(b, epb->data, epb->caplen);
-    put_zero(b, PAD4(epb->caplen) - epb->caplen);
+    uint8_t *p = b->data + b->len;
+    p = wr32(p, NCAP_BT_EPB);
+    p = wr32(p, (uint32_t)total);
+    p = wr32(p, epb->if_id);
+    /* Timestamps are two 32-bit words, high first, each in section byte order. */
+    p = wr32(p, (uint32_t)(epb->ts >> 32));
+    p = wr32(p, (uint32_t)epb->ts);
+    p = wr32(p, epb->caplen);
+    p = wr32(p, epb->origlen);
+    memcpy(p, epb->data, epb->caplen);
+    p = pad(p + epb->caplen, PAD4(epb->caplen) - epb->caplen);
     if (epb->flags || custom_len) {
-        if (epb->flags)
-            put_opt(b, NCAP_OPT_EPB_FLAGS, &epb->flags, 4);
-        if (custom_len) {
-            uint32_t pen = NCAP_PEN;
-            put_u16(b, NCAP_OPT_CUSTOM_BIN);
-            put_u16(b, (uint16_t)(4 + custom_len));
-            put(b, &pen, 4);
-            put(b, epb->custom, custom_len);
-            put_zero(b, PAD4(4 + custom_len) - (4 + custom_len));
+        if (epb->flags) {
+            p = wr_opt(p, NCAP_OPT_EPB_FLAGS, 4);
+            p = wr32(p, epb->flags);
         }
-        put_u32(b, 0);
+        if (custom_len) {
+            p = wr_opt(p, NCAP_OPT_CUSTOM_BIN, 4 + custom_len);
+            p = wr32(p, NCAP_PEN);
+            memcpy(p, epb->custom, custom_len);
+            p = pad(p + custom_len, PAD4(4 + custom_len) - (4 + custom_len));
+        }
+        p = wr32(p, 0);
     }
-    put_u32(b, (uint32_t)total);
+    p = wr32(p, (uint32_t)total);
+    b->len = (size_t)(p - b->data);
     return 0;
 }
 
@@ -377,7 +407,7 @@ int ncap_pcapng_parse_shb(const struct ncap_pcapng_block *blk, struct ncap_pcapn
     if (v->major != 1)
         return ncap_fail(err, "pcapng version %u.%u is not supported", v->major, v->minor);
     return ncap_pcapng_foreach_option(blk->body + 16, blk->body_len - 16, shb_opt, v, err) < 0 ? -1
-                                                                                              : 0;
+                                                                                               : 0;
 }
 
 static int idb_opt(uint16_t code, const uint8_t *val, uint16_t len, void *ud)
@@ -405,7 +435,7 @@ int ncap_pcapng_parse_idb(const struct ncap_pcapng_block *blk, struct ncap_pcapn
     v->snaplen = get_u32(blk->body + 4);
     v->tsresol = 6;
     return ncap_pcapng_foreach_option(blk->body + 8, blk->body_len - 8, idb_opt, v, err) < 0 ? -1
-                                                                                            : 0;
+                                                                                             : 0;
 }
 
 static int epb_opt(uint16_t code, const uint8_t *val, uint16_t len, void *ud)
@@ -448,14 +478,26 @@ static int isb_opt(uint16_t code, const uint8_t *val, uint16_t len, void *ud)
     if (len != 8 || code < NCAP_OPT_ISB_STARTTIME || code > NCAP_OPT_ISB_OSDROP)
         return 0;
     uint64_t x = (code == NCAP_OPT_ISB_STARTTIME || code == NCAP_OPT_ISB_ENDTIME) ? get_ts(val)
-                                                                                 : get_u64(val);
+                                                                                  : get_u64(val);
     switch (code) {
-    case NCAP_OPT_ISB_STARTTIME: v->starttime = x; break;
-    case NCAP_OPT_ISB_ENDTIME: v->endtime = x; break;
-    case NCAP_OPT_ISB_IFRECV: v->ifrecv = x; break;
-    case NCAP_OPT_ISB_IFDROP: v->ifdrop = x; break;
-    case NCAP_OPT_ISB_FILTERACCEPT: v->filteraccept = x; break;
-    default: v->osdrop = x; break;
+    case NCAP_OPT_ISB_STARTTIME:
+        v->starttime = x;
+        break;
+    case NCAP_OPT_ISB_ENDTIME:
+        v->endtime = x;
+        break;
+    case NCAP_OPT_ISB_IFRECV:
+        v->ifrecv = x;
+        break;
+    case NCAP_OPT_ISB_IFDROP:
+        v->ifdrop = x;
+        break;
+    case NCAP_OPT_ISB_FILTERACCEPT:
+        v->filteraccept = x;
+        break;
+    default:
+        v->osdrop = x;
+        break;
     }
     v->present |= 1u << code;
     return 0;
@@ -469,7 +511,6 @@ int ncap_pcapng_parse_isb(const struct ncap_pcapng_block *blk, struct ncap_pcapn
     memset(v, 0, sizeof(*v));
     v->if_id = get_u32(blk->body);
     v->ts = get_ts(blk->body + 4);
-    return ncap_pcapng_foreach_option(blk->body + 12, blk->body_len - 12, isb_opt, v, err) < 0
-               ? -1
-               : 0;
+    return ncap_pcapng_foreach_option(blk->body + 12, blk->body_len - 12, isb_opt, v, err) < 0 ? -1
+                                                                                               : 0;
 }

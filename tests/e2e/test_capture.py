@@ -18,10 +18,10 @@ IFACE = "netcap-extcap"
 PREF = "extcap.netcap_extcap"
 
 
-def capture_pings(lab, name, packets, plugin=True, rounds=6):
-    """tshark -i netcap-extcap -f icmp with max-packets, while `ping -c 5 -i 0.2` runs from
-    frontend to backend. More rounds of ping follow only if the capture has not ended yet (a
-    late-armed capture), so the result does not depend on timing. Returns (path, Proc)."""
+def capture_while(lab, name, packets, send, plugin=True, rounds=6):
+    """tshark -i netcap-extcap -f icmp with max-packets while send() makes traffic; more rounds
+    of send() follow only if the capture has not ended yet (a late-armed capture), so the result
+    does not depend on timing. Returns (path, Proc)."""
     path = os.path.join(lab.state["ws"]["out"], name)
     t = start_capture(lab, ["-i", IFACE, "-f", "icmp", "-o", f"{PREF}.maxpackets:{packets}",
                             "-w", path], plugin=plugin)
@@ -29,8 +29,7 @@ def capture_pings(lab, name, packets, plugin=True, rounds=6):
         for _ in range(rounds):
             if not t.running():
                 break
-            p = lab.ping(count=5, interval=0.2)
-            assert p.returncode == 0, f"ping frontend -> backend failed: {p.stdout}{p.stderr}"
+            send()
             try:
                 t.p.wait(3)
             except subprocess.TimeoutExpired:
@@ -41,6 +40,14 @@ def capture_pings(lab, name, packets, plugin=True, rounds=6):
     assert rc == 0, f"tshark failed.\n{t.describe()}"
     assert not extcap_lines(t.stderr), f"the extcap wrote to stderr on success:\n{t.stderr}"
     return path, t
+
+
+def capture_pings(lab, name, packets, plugin=True, rounds=6):
+    """capture_while() with `ping -c 5 -i 0.2` from frontend to backend as the traffic."""
+    def ping():
+        p = lab.ping(count=5, interval=0.2)
+        assert p.returncode == 0, f"ping frontend -> backend failed: {p.stdout}{p.stderr}"
+    return capture_while(lab, name, packets, ping, plugin=plugin, rounds=rounds)
 
 
 @pytest.fixture(scope="module")
@@ -210,25 +217,14 @@ def test_vlan_tags_are_put_back(ws, lab):
     back, as libpcap does; the file shows VLAN 100 around the ICMP. The in-kernel filter sees the
     untagged frame, so a plain `icmp` filter matches it. (No VLAN device: this kernel has no
     8021q; the backend pod sends the tagged frames from a raw socket.)"""
-    path = os.path.join(lab.state["ws"]["out"], "vlan.pcapng")
-    t = start_capture(lab, ["-i", IFACE, "-f", "icmp", "-o", f"{PREF}.maxpackets:4", "-w", path])
     argv = [SEND_VLAN, lab.pod_mac("frontend").replace(":", ""),
             lab.pod_mac("backend").replace(":", ""), lab.pod_ip("backend"),
             lab.pod_ip("frontend"), "4"]
-    try:
-        for _ in range(6):
-            if not t.running():
-                break
-            p = lab.pod_run("backend", "/usr/bin/python3", "-c", *argv)
-            assert p.returncode == 0, p.stderr
-            try:
-                t.p.wait(3)
-            except subprocess.TimeoutExpired:
-                pass
-        rc = t.wait(60)
-    finally:
-        t.kill()
-    assert rc == 0 and not extcap_lines(t.stderr), t.describe()
+
+    def send():
+        p = lab.pod_run("backend", "/usr/bin/python3", "-c", *argv)
+        assert p.returncode == 0, p.stderr
+    path, _ = capture_while(lab, "vlan.pcapng", 4, send)
     pkts = read_fields(lab, path, ["vlan.id", "vlan.etype", "ip.src", "ip.dst", "icmp.ident",
                                    "icmp.seq", "netcap.direction", "k8s.pod", "k8s.peer.pod"])
     assert len(pkts) == 4, pkts
