@@ -407,7 +407,7 @@ int ncap_pcapng_parse_shb(const struct ncap_pcapng_block *blk, struct ncap_pcapn
     if (v->major != 1)
         return ncap_fail(err, "pcapng version %u.%u is not supported", v->major, v->minor);
     return ncap_pcapng_foreach_option(blk->body + 16, blk->body_len - 16, shb_opt, v, err) < 0 ? -1
-                                                                                               : 0;
+                                                                                              : 0;
 }
 
 static int idb_opt(uint16_t code, const uint8_t *val, uint16_t len, void *ud)
@@ -435,7 +435,7 @@ int ncap_pcapng_parse_idb(const struct ncap_pcapng_block *blk, struct ncap_pcapn
     v->snaplen = get_u32(blk->body + 4);
     v->tsresol = 6;
     return ncap_pcapng_foreach_option(blk->body + 8, blk->body_len - 8, idb_opt, v, err) < 0 ? -1
-                                                                                             : 0;
+                                                                                            : 0;
 }
 
 static int epb_opt(uint16_t code, const uint8_t *val, uint16_t len, void *ud)
@@ -478,26 +478,14 @@ static int isb_opt(uint16_t code, const uint8_t *val, uint16_t len, void *ud)
     if (len != 8 || code < NCAP_OPT_ISB_STARTTIME || code > NCAP_OPT_ISB_OSDROP)
         return 0;
     uint64_t x = (code == NCAP_OPT_ISB_STARTTIME || code == NCAP_OPT_ISB_ENDTIME) ? get_ts(val)
-                                                                                  : get_u64(val);
+                                                                                 : get_u64(val);
     switch (code) {
-    case NCAP_OPT_ISB_STARTTIME:
-        v->starttime = x;
-        break;
-    case NCAP_OPT_ISB_ENDTIME:
-        v->endtime = x;
-        break;
-    case NCAP_OPT_ISB_IFRECV:
-        v->ifrecv = x;
-        break;
-    case NCAP_OPT_ISB_IFDROP:
-        v->ifdrop = x;
-        break;
-    case NCAP_OPT_ISB_FILTERACCEPT:
-        v->filteraccept = x;
-        break;
-    default:
-        v->osdrop = x;
-        break;
+    case NCAP_OPT_ISB_STARTTIME: v->starttime = x; break;
+    case NCAP_OPT_ISB_ENDTIME: v->endtime = x; break;
+    case NCAP_OPT_ISB_IFRECV: v->ifrecv = x; break;
+    case NCAP_OPT_ISB_IFDROP: v->ifdrop = x; break;
+    case NCAP_OPT_ISB_FILTERACCEPT: v->filteraccept = x; break;
+    default: v->osdrop = x; break;
     }
     v->present |= 1u << code;
     return 0;
@@ -511,6 +499,7 @@ int ncap_pcapng_parse_isb(const struct ncap_pcapng_block *blk, struct ncap_pcapn
     memset(v, 0, sizeof(*v));
     v->if_id = get_u32(blk->body);
     v->ts = get_ts(blk->body + 4);
-    return ncap_pcapng_foreach_option(blk->body + 12, blk->body_len - 12, isb_opt, v, err) < 0 ? -1
-                                                                                               : 0;
+    return ncap_pcapng_foreach_option(blk->body + 12, blk->body_len - 12, isb_opt, v, err) < 0
+               ? -1
+               : 0;
 }
