@@ -153,8 +153,9 @@ static int parse_targets(const cJSON *arr, struct capture_spec *s, char *err)
     return 0;
 }
 
-/* filter, snaplen, limits, direction, sample and bufferMiB: the same in a request and in a PodCapture's
- * spec. prefix ("" or "spec.") makes the sentences name the field as the client wrote it. */
+/* filter, snaplen, limits, direction, sample and bufferMiB: the same in a request and in a
+ * PodCapture's spec. prefix ("" or "spec.") makes the sentences name the field as the client
+ * wrote it. */
 static int parse_options(const cJSON *root, struct capture_spec *s, const char *prefix, char *err)
 {
     char field[64];

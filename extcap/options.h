@@ -105,8 +105,8 @@ struct options {
  * The strings point into argv and the environment. */
 int options_parse(struct options *o, int argc, char **argv, char *err);
 
-/* Adds filter, match, snaplen, limits, direction, sample, bufferMiB and nameRecords (API.md) to obj, as
- * both the direct request and a PodCapture's spec carry them. 0, or -1 with err. */
+/* Adds filter, match, snaplen, limits, direction, sample, bufferMiB and nameRecords (API.md) to
+ * obj, as both the direct request and a PodCapture's spec carry them. 0, or -1 with err. */
 int options_add_spec(const struct options *o, cJSON *obj, char *err);
 
 /* The one BPF program the agent will compile for these options (structured filter AND
