@@ -38,6 +38,10 @@ for b in "$AGENT_BIN" "$EXTCAP_BIN"; do
   [ -x "$b" ] || { echo "bench/capture.sh: $b missing: run make build (or set NETCAP_BUILD_DIR)" >&2; exit 2; }
 done
 
+if [ -n "${NETCAP_PERF:-}" ] && ! command -v perf >/dev/null; then
+  echo "bench/capture.sh: NETCAP_PERF needs perf (apt-get install linux-perf)" >&2; exit 2
+fi
+
 # ------------------------------------------------------------------ 1. the dumpcap fifo ceiling
 ceiling() {  # frame-size -> "frames seconds pps"
   local size=$1 f=$NC_DIR/ceiling-$1.pcapng fifo=$NC_DIR/ceiling.fifo
