@@ -129,9 +129,13 @@ enum platform_io platform_fifo_write(struct platform_fifo *fifo, const void *dat
          * extcap more CPU than all its other work together (perf, bench/capture.sh with
          * NETCAP_PERF). Waiting a fixed time lets dumpcap free a few hundred KiB first. */
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            struct timespec ts = {0, fifo->full_wait_ns};
-            if (nanosleep(&ts, NULL) != 0 && stop_requested)
+            /* Checked before each wait, not only when a signal cuts the wait short: a stop
+             * that arrives between write() and nanosleep() must not leave us waiting for a
+             * reader that may never read again. */
+            if (stop_requested)
                 return PLATFORM_IO_STOPPED;
+            struct timespec ts = {0, fifo->full_wait_ns};
+            nanosleep(&ts, NULL);
             continue;
         }
         if (errno == EINTR) {

@@ -117,3 +117,16 @@ def test_api_pods(agent, token, podlist):
     doc = json.loads(body)
     names = sorted((i["metadata"]["namespace"], i["metadata"]["name"]) for i in doc["items"])
     assert names == [("shop", "backend"), ("shop", "frontend")], doc
+
+
+def test_agent_refuses_a_bad_buffer_budget(artifacts):
+    """A --capture-buffer-budget that is not a number of MiB stops the agent at once, exit 2,
+    with one sentence, before it forks its broker or listens."""
+    for bad in ("0", "1", "-5", "lots", "64M", "1048577"):
+        p = subprocess.run([artifacts["agent"], "--listen", "127.0.0.1:1", "--tls-cert", "x",
+                            "--tls-key", "x", "--token-auth-file", "x", "--pods-file", "x",
+                            "--capture-buffer-budget", bad],
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        assert p.returncode == 2, (bad, p.returncode, p.stderr)
+        assert p.stderr == (f"netcap-agent: --capture-buffer-budget {bad} is not a number of "
+                            "MiB from 2 to 1048576\n"), (bad, p.stderr)
